@@ -1,0 +1,89 @@
+# BIC - build, run and test.  `make help` lists the targets.
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC      ?= cc
+PKGS    := fcgi libmariadb jansson libjwt libargon2 inih openssl libvirt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BICD_LIBS  := $(shell pkg-config --libs fcgi libmariadb jansson libjwt libargon2 inih openssl 2>/dev/null)
+AGENT_LIBS := $(shell pkg-config --libs jansson inih libvirt openssl 2>/dev/null)
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Ifcgi -DBIC_GIT_REV='"$(GIT_REV)"' -MMD -MP
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+FCGI_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+
+# Release build in build/, sanitizer build in build/test/.
+B := build
+T := build/test
+FCGI_OBJ   := $(FCGI_SRC:%.c=$(B)/%.o)
+AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/%.o)
+TFCGI_OBJ  := $(FCGI_SRC:%.c=$(T)/%.o)
+TAGENT_OBJ := $(AGENT_SRC:%.c=$(T)/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(T)/unit/%)
+
+.PHONY: all deps test test-build unit up down status bench fmt fmt-check clean help
+
+all: $(B)/bicd $(B)/bic-agent ## build bicd and bic-agent (release)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(T)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c $< -o $@
+
+$(B)/bicd: $(FCGI_OBJ) $(B)/fcgi/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(BICD_LIBS) -lpthread
+
+$(B)/bic-agent: $(AGENT_OBJ) $(B)/agent/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS) -lpthread
+
+$(T)/bicd: $(TFCGI_OBJ) $(T)/fcgi/main.o
+	$(CC) $(SAN) -o $@ $^ $(BICD_LIBS) -lpthread
+
+$(T)/bic-agent: $(TAGENT_OBJ) $(T)/agent/main.o
+	$(CC) $(SAN) -o $@ $^ $(AGENT_LIBS) -lpthread
+
+$(T)/unit/%: tests/unit/%.c $(TFCGI_OBJ) $(TAGENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Iagent -o $@ $< $(TFCGI_OBJ) $(TAGENT_OBJ) $(BICD_LIBS) $(AGENT_LIBS) -lpthread -lcmocka
+
+deps: ## install every Debian and npm package needed to build, run and test
+	@bash appliance/deps.sh
+
+test-build: $(T)/bicd $(T)/bic-agent $(B)/bicd $(B)/bic-agent $(UNIT_BIN)
+
+unit: $(UNIT_BIN) ## build and run the C unit tests only
+	@for t in $(UNIT_BIN); do $$t || exit 1; done
+
+test: deps ## install what is missing, build with sanitizers, run every test layer
+	@$(MAKE) --no-print-directory test-build
+	@bash tests/run
+
+up: deps all ## build and start the all-in-one stack under var/, print URLs and credentials
+	@bash appliance/bic-stack up
+
+down: ## stop exactly what `make up` started
+	@bash appliance/bic-stack down
+
+status: ## show what of the stack is running
+	@bash appliance/bic-stack status
+
+fmt: ## format the C sources with the committed .clang-format
+	clang-format -i fcgi/*.c fcgi/*.h agent/*.c agent/*.h tests/unit/*.c
+
+clean:
+	rm -rf build
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,77 @@
+#include "dispatch.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "json.h"
+#include "log.h"
+#include "routes.h"
+#include "session.h"
+
+bic_err (*dispatch_read_body)(bic_req *req);
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct) return false;
+    size_t n = strlen("application/json");
+    return !strncasecmp(ct, "application/json", n) && (ct[n] == '\0' || ct[n] == ';');
+}
+
+static bic_err run(bic_req *req, bic_resp *resp)
+{
+    char allow[64];
+    bic_err why = BIC_E_OK;
+    req->method = method_parse(req->method_str);
+    const bic_route *r = route_match(req, req->method, req->path ? req->path : "", &why, allow,
+                                     sizeof(allow));
+    if (!r) {
+        if (why == BIC_E_METHOD_NOT_ALLOWED) {
+            resp_header(req, resp, "Allow: %s", allow);
+            return fail(req, why, "%s is not allowed here; use %s",
+                        req->method_str ? req->method_str : "?", allow);
+        }
+        return fail(req, why, "no route for this path");
+    }
+    req->route = r;
+    if (req->content_length > (long long)r->body_limit)
+        return fail(req, BIC_E_TOO_LARGE, "the body may be at most %zu bytes", r->body_limit);
+
+    bic_err e = session_identify(req, resp);
+    if (e != BIC_E_OK) return e;
+    if (req->who.role < r->role) {
+        if (req->who.role == ROLE_ANON) return fail(req, BIC_E_UNAUTHENTICATED, "sign in first");
+        return fail(req, BIC_E_FORBIDDEN, "this needs the %s role", role_name(r->role));
+    }
+    if (req->method != M_GET) {
+        e = session_check_csrf(req);
+        if (e != BIC_E_OK) return e;
+    }
+
+    if (req->content_length > 0) {
+        if (!is_json_type(req->content_type))
+            return fail(req, BIC_E_UNSUPPORTED_MEDIA, "the body must be application/json");
+        if (dispatch_read_body) {
+            e = dispatch_read_body(req);
+            if (e != BIC_E_OK) return e;
+        }
+    }
+    if (r->fields) {
+        if (!req->body_len) return fail(req, BIC_E_BAD_JSON, "a JSON body is required");
+        json_t *obj = NULL;
+        e = json_body_parse(req->body, req->body_len, r->fields, &obj, req->err_msg,
+                            sizeof(req->err_msg));
+        if (e != BIC_E_OK) return e;
+        req->json = arena_defer(req->arena, (void (*)(void *))json_decref, obj);
+    } else if (req->body_len) {
+        return fail(req, BIC_E_BAD_REQUEST, "this route takes no body");
+    }
+    return r->handler(req, resp);
+}
+
+bic_err dispatch(bic_req *req, bic_resp *resp)
+{
+    bic_err e = run(req, resp);
+    if (e != BIC_E_OK) resp_error(req, resp, e);
+    else if (!resp->status) resp->status = resp->body || resp->raw ? 200 : 204;
+    return e;
+}

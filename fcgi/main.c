@@ -1,0 +1,94 @@
+/*
+ * bicd - the BIC control plane FastCGI application (CCC, xCenter, bCenter).
+ *
+ *   bicd [-c FILE] serve      serve FastCGI on the configured unix socket
+ *   bicd [-c FILE] migrate    apply database migrations from [migrate] dir
+ *   bicd routes               print the route table as JSON
+ *   bicd version              print the version
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin_cli.h"
+#include "config.h"
+#include "log.h"
+#include "migrate.h"
+#include "routes.h"
+#include "server.h"
+#include "version.h"
+
+static void usage(FILE *to)
+{
+    fputs("usage: bicd [-c config.ini] serve|migrate|routes|version|useradd ...\n"
+          "  serve     serve FastCGI on [server] socket until SIGTERM\n"
+          "  migrate   apply sql migrations ([migrate] dir) as the migration account\n"
+          "  routes    print the route table as JSON\n"
+          "  useradd   create or update a local account (see bicd useradd -h)\n"
+          "Every [section] key can be overridden by BIC_<SECTION>_<KEY>.\n",
+          to);
+}
+
+static int write_pidfile(const char *path)
+{
+    if (!path || !*path) return 0;
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "%ld\n", (long)getpid());
+    return fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfg_path = getenv("BIC_CONFIG");
+    int i = 1;
+    if (i + 1 < argc && !strcmp(argv[i], "-c")) {
+        cfg_path = argv[i + 1];
+        i += 2;
+    }
+    const char *cmd = i < argc ? argv[i] : "serve";
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("bicd %s (%s)\n", BIC_VERSION, BIC_GIT_REV);
+        return 0;
+    }
+    if (!strcmp(cmd, "routes")) {
+        json_t *r = routes_json();
+        json_dumpf(r, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_decref(r);
+        return 0;
+    }
+
+    bic_config cfg;
+    char err[512];
+    if (config_load(&cfg, cfg_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bicd: %s\n", err);
+        return 2;
+    }
+    int rc;
+    if (!strcmp(cmd, "serve")) {
+        if (log_open(cfg.log_access, cfg.log_error) < 0) {
+            perror("bicd: cannot open log files");
+            config_free(&cfg);
+            return 1;
+        }
+        if (write_pidfile(cfg.server_pidfile) < 0) perror("bicd: pidfile");
+        rc = server_run(&cfg);
+        if (cfg.server_pidfile[0]) unlink(cfg.server_pidfile);
+        log_close();
+    } else if (!strcmp(cmd, "migrate")) {
+        rc = migrate_run(&cfg, i + 1 < argc ? argv[i + 1] : cfg.migrate_dir);
+    } else if (!strcmp(cmd, "useradd")) {
+        rc = admin_cli_useradd(&cfg, argc - i, argv + i);
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    config_free(&cfg);
+    return rc;
+}
