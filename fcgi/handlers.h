@@ -1,14 +1,22 @@
 /*
- * handlers.h - every route handler, declared from routes.def.
+ * handlers.h - every route handler and body field table, declared from routes.def.
  * Handlers live in h_<resource>.c, one file per resource family.
  */
 #ifndef BIC_HANDLERS_H
 #define BIC_HANDLERS_H
 
 #include "http.h"
+#include "json.h"
 
 #define ROUTE(m, p, h, r, lim, f, s) bic_err h(bic_req *req, bic_resp *resp);
 #include "routes.def"
 #undef ROUTE
+
+extern const bic_field fields_login[], fields_password_change[];
+extern const bic_field fields_user_create[], fields_user_update[], fields_user_password[];
+extern const bic_field fields_group[], fields_group_update[];
+
+/* A user row selected with USER_COLS as the API shows it. New reference. */
+json_t *user_json(bic_req *req, const bic_rows *r, size_t i);
 
 #endif

@@ -34,6 +34,8 @@ typedef struct {
     long long session_id;
     const char *username;
     const char *display_name;
+    const char *csrf; /* the session's CSRF token */
+    time_t token_exp; /* when the access token expires */
     bic_role role;
 } bic_principal;
 

@@ -15,8 +15,10 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "password.h"
 #include "routes.h"
 #include "server.h"
+#include "token.h"
 #include "version.h"
 
 static void usage(FILE *to)
@@ -74,6 +76,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "serve")) {
         if (log_open(cfg.log_access, cfg.log_error) < 0) {
             perror("bicd: cannot open log files");
+            config_free(&cfg);
+            return 1;
+        }
+        password_init(&cfg);
+        if (token_init(&cfg) < 0) {
+            fprintf(stderr, "bicd: cannot load the token key %s\n", cfg.auth_secret_file);
             config_free(&cfg);
             return 1;
         }

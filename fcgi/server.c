@@ -109,7 +109,7 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
     req.query = FCGX_GetParam("QUERY_STRING", env);
     req.remote_addr = FCGX_GetParam("REMOTE_ADDR", env);
     req.origin = FCGX_GetParam("HTTP_ORIGIN", env);
-    req.host = FCGX_GetParam("HTTP_HOST", env);
+    req.host = FCGX_GetParam("BIC_HOST", env);
     req.cookie = FCGX_GetParam("HTTP_COOKIE", env);
     req.csrf_header = FCGX_GetParam("HTTP_X_CSRF_TOKEN", env);
     req.content_type = FCGX_GetParam("CONTENT_TYPE", env);

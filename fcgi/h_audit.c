@@ -1,0 +1,69 @@
+/*
+ * h_audit.c - GET /api/v1/audit: the audit log, filtered and paged on the server.
+ */
+#include <string.h>
+
+#include "handlers.h"
+#include "util.h"
+
+/* Accepts "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.fff]Z" and returns MariaDB's form, or NULL. */
+static const char *sql_time(bic_req *req, const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 10 && (n < 20 || n > 24)) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool digit = c >= '0' && c <= '9';
+        bool ok = (i == 4 || i == 7) ? c == '-'
+                  : i == 10          ? c == 'T'
+                  : (i == 13 || i == 16) ? c == ':'
+                  : i == 19          ? (c == '.' || c == 'Z')
+                  : i == n - 1 && n > 10 ? c == 'Z'
+                                     : digit;
+        if (!ok) return NULL;
+    }
+    char *out = arena_strndup(req->arena, s, n > 10 ? n - 1 : n);
+    if (n > 10) out[10] = ' ';
+    return out;
+}
+
+bic_err h_audit_list(bic_req *req, bic_resp *resp)
+{
+    long long limit, before;
+    bic_err e = query_int(req, "limit", 100, 1000, &limit);
+    if (e == BIC_E_OK) e = query_int(req, "before", (1LL << 62), (1LL << 62), &before);
+    if (e != BIC_E_OK) return e;
+    if (limit == 0) limit = 100;
+    const char *f[4] = {req_query(req, "action"), req_query(req, "actor"),
+                        req_query(req, "target_type"), req_query(req, "target_id")};
+    for (int i = 0; i < 4; i++)
+        if (f[i] && !*f[i]) f[i] = NULL;
+    const char *since = req_query(req, "since"), *until = req_query(req, "until");
+    const char *s1 = since && *since ? sql_time(req, since) : NULL;
+    const char *s2 = until && *until ? sql_time(req, until) : NULL;
+    if ((since && *since && !s1) || (until && *until && !s2))
+        return fail(req, BIC_E_VALIDATION,
+                    "since and until must be dates (2026-01-31) or UTC times (2026-01-31T08:00:00Z)");
+    bic_rows rows;
+    e = DB_EXEC(req->db, req->arena, STMT_audit_list, &rows, P_INT(before), P_STR(f[0]), P_STR(f[0]),
+                P_STR(f[1]), P_STR(f[1]), P_STR(f[2]), P_STR(f[2]), P_STR(f[3]), P_STR(f[3]),
+                P_STR(s1), P_STR(s1), P_STR(s2), P_STR(s2), P_INT(limit));
+    if (e != BIC_E_OK) return fail(req, e, "audit query failed");
+    json_t *items = json_array();
+    for (size_t i = 0; i < rows.nrows; i++) {
+        json_error_t jerr;
+        json_t *summary = json_loads(rows_str(&rows, i, 7), 0, &jerr);
+        json_array_append_new(
+            items, json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:b, s:o, s:s}", "id",
+                             (json_int_t)rows_int(&rows, i, 0), "at",
+                             json_time(req, rows_str(&rows, i, 1)), "actor_name",
+                             rows_str(&rows, i, 2), "action", rows_str(&rows, i, 3), "target_type",
+                             rows_str(&rows, i, 4), "target_id", rows_str(&rows, i, 5), "success",
+                             rows_int(&rows, i, 6) != 0, "summary",
+                             summary ? summary : json_object(), "source_ip", rows_str(&rows, i, 8)));
+    }
+    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
+                                               : json_null();
+    resp_json(req, resp, 200, json_pack("{s:o, s:o}", "items", items, "next_before", next));
+    return BIC_E_OK;
+}

@@ -1,0 +1,230 @@
+/*
+ * h_auth.c - sign-in, sign-out, session refresh, "who am I" and password change.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "handlers.h"
+#include "password.h"
+#include "session.h"
+
+const bic_field fields_login[] = {
+    {"username", F_STR, true, 1, 64},
+    {"password", F_STR, true, 1, PASSWORD_MAX_LEN},
+    {0},
+};
+
+const bic_field fields_password_change[] = {
+    {"current_password", F_STR, true, 1, PASSWORD_MAX_LEN},
+    {"new_password", F_STR, true, 1, PASSWORD_MAX_LEN},
+    {0},
+};
+
+static json_t *me_json(long long id, const char *username, const char *display,
+                       bic_role role, const char *csrf, long expires_in)
+{
+    return json_pack("{s:{s:I, s:s, s:s, s:s}, s:s, s:i}", "user", "id", (json_int_t)id,
+                     "username", username, "display_name", display ? display : "", "role",
+                     role_name(role), "csrf_token", csrf, "expires_in", (int)expires_in);
+}
+
+bic_err h_auth_csrf_get(bic_req *req, bic_resp *resp)
+{
+    char tok[RANDOM_TOKEN_LEN + 1];
+    if (random_token(tok) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
+    resp_header(req, resp, "Set-Cookie: %s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
+                COOKIE_CSRF, tok);
+    resp_json(req, resp, 200, json_pack("{s:s}", "csrf_token", tok));
+    return BIC_E_OK;
+}
+
+struct login_fail_ctx {
+    bic_req *req;
+    const char *username;
+    long long user_id;
+    const char *reason;
+};
+
+static bic_err login_fail_tx(bic_db *db, void *arg)
+{
+    struct login_fail_ctx *c = arg;
+    bic_req *req = c->req;
+    const bic_config *cfg = req->cfg;
+    bic_err e = DB_EXEC(db, req->arena, STMT_throttle_fail, NULL, P_STR(c->username),
+                        P_INT(cfg->auth_lockout_threshold), P_INT(cfg->auth_lockout_base_seconds),
+                        P_INT(cfg->auth_lockout_threshold), P_INT(cfg->auth_lockout_max_seconds));
+    if (e != BIC_E_OK) return e;
+    return audit_write_as(req, c->user_id, c->username, "auth.login", "user", c->username, false,
+                          json_pack("{s:s}", "reason", c->reason));
+}
+
+struct login_ok_ctx {
+    bic_req *req;
+    bic_resp *resp;
+    size_t nheaders;
+    const char *username;
+    long long user_id;
+    const char *csrf;
+};
+
+static bic_err login_ok_tx(bic_db *db, void *arg)
+{
+    struct login_ok_ctx *c = arg;
+    bic_req *req = c->req;
+    c->resp->nheaders = c->nheaders; /* a retried transaction must not repeat cookies */
+    bic_err e = DB_EXEC(db, req->arena, STMT_throttle_clear, NULL, P_STR(c->username));
+    if (e == BIC_E_OK) e = DB_EXEC(db, req->arena, STMT_user_touch_login, NULL, P_INT(c->user_id));
+    if (e == BIC_E_OK) e = session_create(req, c->resp, c->user_id, &c->csrf);
+    if (e == BIC_E_OK)
+        e = audit_write_as(req, c->user_id, c->username, "auth.login", "user", c->username, true,
+                           json_pack("{s:I}", "session", (json_int_t)req->who.session_id));
+    return e;
+}
+
+bic_err h_auth_login(bic_req *req, bic_resp *resp)
+{
+    const char *username = json_get_str(req->json, "username", "");
+    const char *pw = json_get_str(req->json, "password", "");
+    bic_rows rows;
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_throttle_locked, &rows, P_STR(username));
+    if (e != BIC_E_OK) return fail(req, e, "throttle lookup failed");
+    if (rows.nrows) {
+        long long wait = rows_int(&rows, 0, 0);
+        resp_header(req, resp, "Retry-After: %lld", wait > 0 ? wait : 1);
+        audit_write_as(req, 0, username, "auth.login", "user", username, false,
+                       json_pack("{s:s}", "reason", "locked"));
+        return fail(req, BIC_E_LOCKED, "too many failed sign-ins; try again in %lld seconds",
+                    wait > 0 ? wait : 1);
+    }
+    e = DB_EXEC(req->db, req->arena, STMT_user_auth_by_name, &rows, P_STR(username));
+    if (e != BIC_E_OK) return fail(req, e, "user lookup failed");
+    const char *hash = rows.nrows ? rows_str(&rows, 0, 1) : NULL;
+    bool ok = false;
+    e = password_verify(pw, hash, &ok);
+    if (e != BIC_E_OK) return fail(req, e, "password check unavailable");
+    long long uid = rows.nrows ? rows_int(&rows, 0, 0) : 0;
+    bool disabled = rows.nrows && rows_int(&rows, 0, 2) != 0;
+    bic_role role = rows.nrows ? role_parse(rows_str(&rows, 0, 3)) : ROLE__MAX;
+    if (!ok || disabled || role == ROLE__MAX) {
+        struct login_fail_ctx c = {req, username, uid,
+                                   !rows.nrows ? "unknown user" : disabled ? "disabled" : "wrong password"};
+        e = db_tx(req->db, login_fail_tx, &c);
+        if (e != BIC_E_OK) return fail(req, e, "cannot record the failed sign-in");
+        /* one answer for unknown user, wrong password and disabled account */
+        return fail(req, BIC_E_BAD_CREDENTIALS, "wrong user name or password");
+    }
+    struct login_ok_ctx c = {req, resp, resp->nheaders, username, uid, NULL};
+    e = db_tx(req->db, login_ok_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp_json(req, resp, 200,
+              me_json(uid, username, rows_str(&rows, 0, 4), role, c.csrf, req->cfg->auth_access_ttl));
+    return BIC_E_OK;
+}
+
+bic_err h_auth_logout(bic_req *req, bic_resp *resp)
+{
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_session_revoke, NULL, P_INT(req->who.session_id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot revoke the session");
+    audit_write(req, "auth.logout", "session", arena_printf(req->arena, "%lld", req->who.session_id),
+                true, NULL);
+    session_clear_cookies(req, resp);
+    resp->status = 204;
+    return BIC_E_OK;
+}
+
+bic_err h_auth_me(bic_req *req, bic_resp *resp)
+{
+    long left = (long)(req->who.token_exp - time(NULL));
+    resp_json(req, resp, 200,
+              me_json(req->who.user_id, req->who.username, req->who.display_name,
+                      req->who.role, req->who.csrf, left > 0 ? left : 0));
+    return BIC_E_OK;
+}
+
+bic_err h_auth_refresh(bic_req *req, bic_resp *resp)
+{
+    const char *old = req_cookie(req, COOKIE_REFRESH);
+    if (!old || strlen(old) != RANDOM_TOKEN_LEN) {
+        session_clear_cookies(req, resp);
+        return fail(req, BIC_E_UNAUTHENTICATED, "no session to refresh; sign in");
+    }
+    unsigned char oh[32], nh[32];
+    sha256_bytes(old, oh);
+    bic_rows rows;
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_session_by_refresh, &rows, P_BLOB(oh, 32));
+    if (e != BIC_E_OK) return fail(req, e, "session lookup failed");
+    if (rows.nrows != 1) {
+        session_clear_cookies(req, resp);
+        return fail(req, BIC_E_UNAUTHENTICATED, "the session ended; sign in again");
+    }
+    long long sid = rows_int(&rows, 0, 0), uid = rows_int(&rows, 0, 1);
+    char fresh[RANDOM_TOKEN_LEN + 1];
+    if (random_token(fresh) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
+    sha256_bytes(fresh, nh);
+    e = DB_EXEC(req->db, req->arena, STMT_session_rotate, NULL, P_BLOB(nh, 32), P_INT(sid),
+                P_BLOB(oh, 32));
+    if (e != BIC_E_OK) return fail(req, e, "cannot rotate the session");
+    if (db_affected(req->db) != 1) { /* a concurrent refresh won */
+        session_clear_cookies(req, resp);
+        return fail(req, BIC_E_UNAUTHENTICATED, "the session was refreshed elsewhere; sign in again");
+    }
+    e = session_set_access_cookie(req, resp, uid, sid);
+    if (e != BIC_E_OK) return e;
+    resp_header(req, resp,
+                "Set-Cookie: %s=%s; Path=/; Max-Age=%ld; Secure; HttpOnly; SameSite=Strict",
+                COOKIE_REFRESH, fresh, req->cfg->auth_refresh_ttl);
+    resp_json(req, resp, 200,
+              me_json(uid, rows_str(&rows, 0, 3), rows_str(&rows, 0, 4),
+                      role_parse(rows_str(&rows, 0, 5)), rows_str(&rows, 0, 2),
+                      req->cfg->auth_access_ttl));
+    return BIC_E_OK;
+}
+
+struct pwchange_ctx {
+    bic_req *req;
+    const char *hash;
+};
+
+static bic_err pwchange_tx(bic_db *db, void *arg)
+{
+    struct pwchange_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_err e = DB_EXEC(db, req->arena, STMT_user_set_password, NULL, P_STR(c->hash),
+                        P_INT(req->who.user_id));
+    if (e == BIC_E_OK) e = session_revoke_user(req, req->who.user_id);
+    if (e == BIC_E_OK)
+        e = audit_write(req, "auth.password_change", "user",
+                        arena_printf(req->arena, "%lld", req->who.user_id), true, NULL);
+    return e;
+}
+
+bic_err h_auth_password(bic_req *req, bic_resp *resp)
+{
+    const char *cur = json_get_str(req->json, "current_password", "");
+    const char *next = json_get_str(req->json, "new_password", "");
+    char why[128];
+    if (!password_acceptable(next, why, sizeof(why))) return fail(req, BIC_E_VALIDATION, "%s", why);
+    if (!strcmp(cur, next))
+        return fail(req, BIC_E_VALIDATION, "the new password must differ from the current one");
+    bic_rows rows;
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_user_auth_by_id, &rows, P_INT(req->who.user_id));
+    if (e != BIC_E_OK) return fail(req, e, "user lookup failed");
+    bool ok = false;
+    e = password_verify(cur, rows.nrows ? rows_str(&rows, 0, 0) : NULL, &ok);
+    if (e != BIC_E_OK) return fail(req, e, "password check unavailable");
+    if (!ok) {
+        struct login_fail_ctx c = {req, req->who.username, req->who.user_id, "wrong current password"};
+        db_tx(req->db, login_fail_tx, &c);
+        return fail(req, BIC_E_FORBIDDEN, "the current password is wrong");
+    }
+    char hash[PASSWORD_HASH_LEN];
+    e = password_hash(next, hash);
+    if (e != BIC_E_OK) return fail(req, e, "cannot hash the new password");
+    struct pwchange_ctx c = {req, hash};
+    e = db_tx(req->db, pwchange_tx, &c);
+    if (e != BIC_E_OK) return fail(req, e, "cannot change the password");
+    session_clear_cookies(req, resp);
+    resp->status = 204;
+    return BIC_E_OK;
+}

@@ -1,0 +1,219 @@
+/*
+ * h_groups.c - groups and memberships (admin role). Entitlements to pools are
+ * granted to groups by the pools API; directory groups will map onto these.
+ */
+#include <string.h>
+
+#include "audit.h"
+#include "handlers.h"
+#include "util.h"
+
+const bic_field fields_group[] = {
+    {"name", F_STR, true, 1, 64},
+    {"description", F_STR, false, 0, 255},
+    {0},
+};
+
+const bic_field fields_group_update[] = {
+    {"name", F_STR, false, 1, 64},
+    {"description", F_STR, false, 0, 255},
+    {0},
+};
+
+static json_t *group_json(const bic_rows *r, size_t i)
+{
+    return json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)rows_int(r, i, 0), "name",
+                     rows_str(r, i, 1), "description", rows_str(r, i, 2), "members",
+                     (json_int_t)rows_int(r, i, 3));
+}
+
+static bic_err load_group(bic_req *req, long long id, bic_rows *rows)
+{
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_group_get, rows, P_INT(id));
+    if (e != BIC_E_OK) return fail(req, e, "group lookup failed");
+    if (rows->nrows != 1) return fail(req, BIC_E_NOT_FOUND, "no group %lld", id);
+    return BIC_E_OK;
+}
+
+bic_err h_groups_list(bic_req *req, bic_resp *resp)
+{
+    long long limit, after;
+    bic_err e = query_int(req, "limit", 50, 500, &limit);
+    if (e == BIC_E_OK) e = query_int(req, "after", 0, (1LL << 62), &after);
+    if (e != BIC_E_OK) return e;
+    if (limit == 0) limit = 50;
+    const char *q = req_query(req, "q");
+    const char *like = like_prefix(req, q && *q ? q : NULL);
+    bic_rows rows, count;
+    e = DB_EXEC(req->db, req->arena, STMT_group_list, &rows, P_INT(after), P_STR(like), P_STR(like),
+                P_INT(limit));
+    if (e == BIC_E_OK)
+        e = DB_EXEC(req->db, req->arena, STMT_group_count, &count, P_STR(like), P_STR(like));
+    if (e != BIC_E_OK) return fail(req, e, "group list failed");
+    json_t *items = json_array();
+    for (size_t i = 0; i < rows.nrows; i++) json_array_append_new(items, group_json(&rows, i));
+    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
+                                               : json_null();
+    resp_json(req, resp, 200,
+              json_pack("{s:o, s:o, s:I}", "items", items, "next_after", next, "total",
+                        (json_int_t)rows_int(&count, 0, 0)));
+    return BIC_E_OK;
+}
+
+bic_err h_groups_get(bic_req *req, bic_resp *resp)
+{
+    long long id;
+    bic_rows rows;
+    bic_err e = param_id(req, 0, &id);
+    if (e == BIC_E_OK) e = load_group(req, id, &rows);
+    if (e != BIC_E_OK) return e;
+    resp_json(req, resp, 200, group_json(&rows, 0));
+    return BIC_E_OK;
+}
+
+struct group_ctx {
+    bic_req *req;
+    long long id;
+    long long user_id;
+    const char *action;
+};
+
+static bic_err group_create_tx(bic_db *db, void *arg)
+{
+    struct group_ctx *c = arg;
+    bic_req *req = c->req;
+    const char *name = json_get_str(req->json, "name", "");
+    const char *desc = json_get_str(req->json, "description", "");
+    bic_err e = DB_EXEC(db, req->arena, STMT_group_insert, NULL, P_STR(name), P_STR(desc));
+    if (e == BIC_E_CONFLICT) return fail(req, e, "a group named '%s' already exists", name);
+    if (e != BIC_E_OK) return fail(req, e, "cannot create group");
+    c->id = (long long)db_insert_id(db);
+    return audit_write(req, "group.create", "group", arena_printf(req->arena, "%lld", c->id), true,
+                       json_pack("{s:s, s:s}", "name", name, "description", desc));
+}
+
+bic_err h_groups_create(bic_req *req, bic_resp *resp)
+{
+    struct group_ctx c = {req, 0, 0, NULL};
+    bic_err e = db_tx(req->db, group_create_tx, &c);
+    bic_rows rows;
+    if (e == BIC_E_OK) e = load_group(req, c.id, &rows);
+    if (e != BIC_E_OK) return e;
+    resp_header(req, resp, "Location: /api/v1/groups/%lld", c.id);
+    resp_json(req, resp, 201, group_json(&rows, 0));
+    return BIC_E_OK;
+}
+
+static bic_err group_update_tx(bic_db *db, void *arg)
+{
+    struct group_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_rows cur;
+    bic_err e = load_group(req, c->id, &cur);
+    if (e != BIC_E_OK) return e;
+    const char *name = json_get_str(req->json, "name", rows_str(&cur, 0, 1));
+    const char *desc = json_get_str(req->json, "description", rows_str(&cur, 0, 2));
+    e = DB_EXEC(db, req->arena, STMT_group_update, NULL, P_STR(name), P_STR(desc), P_INT(c->id));
+    if (e == BIC_E_CONFLICT) return fail(req, e, "a group named '%s' already exists", name);
+    if (e != BIC_E_OK) return fail(req, e, "cannot update group");
+    return audit_write(req, "group.update", "group", req->param[0], true,
+                       json_pack("{s:s, s:s, s:s}", "name_before", rows_str(&cur, 0, 1), "name",
+                                 name, "description", desc));
+}
+
+bic_err h_groups_update(bic_req *req, bic_resp *resp)
+{
+    struct group_ctx c = {req, 0, 0, NULL};
+    bic_err e = param_id(req, 0, &c.id);
+    if (e == BIC_E_OK) e = db_tx(req->db, group_update_tx, &c);
+    bic_rows rows;
+    if (e == BIC_E_OK) e = load_group(req, c.id, &rows);
+    if (e != BIC_E_OK) return e;
+    resp_json(req, resp, 200, group_json(&rows, 0));
+    return BIC_E_OK;
+}
+
+static bic_err group_delete_tx(bic_db *db, void *arg)
+{
+    struct group_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_rows cur;
+    bic_err e = load_group(req, c->id, &cur);
+    if (e != BIC_E_OK) return e;
+    e = DB_EXEC(db, req->arena, STMT_group_delete, NULL, P_INT(c->id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot delete group");
+    return audit_write(req, "group.delete", "group", req->param[0], true,
+                       json_pack("{s:s, s:I}", "name", rows_str(&cur, 0, 1), "members",
+                                 (json_int_t)rows_int(&cur, 0, 3)));
+}
+
+bic_err h_groups_delete(bic_req *req, bic_resp *resp)
+{
+    struct group_ctx c = {req, 0, 0, NULL};
+    bic_err e = param_id(req, 0, &c.id);
+    if (e == BIC_E_OK) e = db_tx(req->db, group_delete_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp->status = 204;
+    return BIC_E_OK;
+}
+
+bic_err h_groups_members(bic_req *req, bic_resp *resp)
+{
+    long long id, limit, after;
+    bic_rows g, rows;
+    bic_err e = param_id(req, 0, &id);
+    if (e == BIC_E_OK) e = query_int(req, "limit", 100, 1000, &limit);
+    if (e == BIC_E_OK) e = query_int(req, "after", 0, (1LL << 62), &after);
+    if (e == BIC_E_OK) e = load_group(req, id, &g);
+    if (e != BIC_E_OK) return e;
+    if (limit == 0) limit = 100;
+    e = DB_EXEC(req->db, req->arena, STMT_group_members, &rows, P_INT(id), P_INT(after), P_INT(limit));
+    if (e != BIC_E_OK) return fail(req, e, "member list failed");
+    json_t *items = json_array();
+    for (size_t i = 0; i < rows.nrows; i++) json_array_append_new(items, user_json(req, &rows, i));
+    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
+                                               : json_null();
+    resp_json(req, resp, 200, json_pack("{s:o, s:o}", "items", items, "next_after", next));
+    return BIC_E_OK;
+}
+
+static bic_err member_tx(bic_db *db, void *arg)
+{
+    struct group_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_rows g, u;
+    bic_err e = load_group(req, c->id, &g);
+    if (e != BIC_E_OK) return e;
+    e = DB_EXEC(db, req->arena, STMT_user_get, &u, P_INT(c->user_id));
+    if (e != BIC_E_OK) return fail(req, e, "user lookup failed");
+    if (u.nrows != 1) return fail(req, BIC_E_NOT_FOUND, "no user %lld", c->user_id);
+    bool add = !strcmp(c->action, "group.member_add");
+    e = DB_EXEC(db, req->arena, add ? STMT_group_member_add : STMT_group_member_remove, NULL,
+                P_INT(c->id), P_INT(c->user_id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot change membership");
+    if (db_affected(db) == 0) return BIC_E_OK; /* already so: nothing changed, nothing to audit */
+    return audit_write(req, c->action, "group", req->param[0], true,
+                       json_pack("{s:s, s:I, s:s}", "group", rows_str(&g, 0, 1), "user_id",
+                                 (json_int_t)c->user_id, "username", rows_str(&u, 0, 1)));
+}
+
+static bic_err member_change(bic_req *req, bic_resp *resp, const char *action)
+{
+    struct group_ctx c = {req, 0, 0, action};
+    bic_err e = param_id(req, 0, &c.id);
+    if (e == BIC_E_OK) e = param_id(req, 1, &c.user_id);
+    if (e == BIC_E_OK) e = db_tx(req->db, member_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp->status = 204;
+    return BIC_E_OK;
+}
+
+bic_err h_groups_member_add(bic_req *req, bic_resp *resp)
+{
+    return member_change(req, resp, "group.member_add");
+}
+
+bic_err h_groups_member_remove(bic_req *req, bic_resp *resp)
+{
+    return member_change(req, resp, "group.member_remove");
+}

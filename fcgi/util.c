@@ -1,0 +1,65 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+bic_err param_id(bic_req *req, size_t i, long long *out)
+{
+    const char *s = i < req->nparams ? req->param[i] : NULL;
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || *end || v <= 0 || s[0] == '+' || s[0] == '0')
+        return fail(req, BIC_E_NOT_FOUND, "no such resource");
+    *out = v;
+    return BIC_E_OK;
+}
+
+bic_err query_int(bic_req *req, const char *name, long long def, long long max, long long *out)
+{
+    const char *s = req_query(req, name);
+    if (!s || !*s) {
+        *out = def;
+        return BIC_E_OK;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0 || v > max)
+        return fail(req, BIC_E_VALIDATION, "query parameter '%s' must be an integer from 0 to %lld",
+                    name, max);
+    *out = v;
+    return BIC_E_OK;
+}
+
+json_t *json_time(bic_req *req, const char *t)
+{
+    if (!t) return json_null();
+    char *s = arena_printf(req->arena, "%sZ", t);
+    char *sp = strchr(s, ' ');
+    if (sp) *sp = 'T';
+    return json_string(s);
+}
+
+const char *like_prefix(bic_req *req, const char *s)
+{
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *out = arena_alloc(req->arena, 2 * n + 2), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' || s[i] == '_' || s[i] == '\\') *o++ = '\\';
+        *o++ = s[i];
+    }
+    *o++ = '%';
+    *o = '\0';
+    return out;
+}
+
+int parse_bool(const char *s)
+{
+    if (!s) return -1;
+    if (!strcmp(s, "1") || !strcmp(s, "true")) return 1;
+    if (!strcmp(s, "0") || !strcmp(s, "false")) return 0;
+    return -1;
+}

@@ -1,0 +1,27 @@
+/*
+ * util.h - small helpers shared by handlers: ids from paths, paging, times.
+ */
+#ifndef BIC_UTIL_H
+#define BIC_UTIL_H
+
+#include "http.h"
+
+/* Parses path parameter i as a positive id; BIC_E_NOT_FOUND when it is not one. */
+bic_err param_id(bic_req *req, size_t i, long long *out);
+
+/*
+ * Reads an optional non-negative integer query parameter; def when absent,
+ * BIC_E_VALIDATION (reported) when malformed or above max.
+ */
+bic_err query_int(bic_req *req, const char *name, long long def, long long max, long long *out);
+
+/* "2026-01-02 03:04:05.678" (UTC from MariaDB) -> "2026-01-02T03:04:05.678Z"; NULL stays NULL. */
+json_t *json_time(bic_req *req, const char *sql_time);
+
+/* Escapes LIKE wildcards in s and appends '%' (prefix match), in the arena; NULL stays NULL. */
+const char *like_prefix(bic_req *req, const char *s);
+
+/* "1"/"true" -> 1, "0"/"false" -> 0; -1 otherwise. */
+int parse_bool(const char *s);
+
+#endif

@@ -1,0 +1,166 @@
+"""Shared helpers for BIC's API tests: a real stack on free loopback ports and an HTTPS client.
+
+The stack is started once per test run by tests/runner.py (see Stack) and described to the
+tests through environment variables, so a test module can also be run alone against a stack
+that is already up:  BIC_TEST_VAR=/path/to/var python3 -m unittest tests/api/test_x.py
+"""
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """A private BIC stack (MariaDB, bicd, nginx) in a temporary directory."""
+
+    def __init__(self, bicd=None, var=None):
+        self.var = var or tempfile.mkdtemp(prefix="bic-test-")
+        self.https_port = free_port()
+        self.http_port = free_port()
+        self.db_port = free_port()
+        self.bicd = bicd or os.path.join(REPO, "build", "test", "bicd")
+        self.env = dict(os.environ, BIC_VAR=self.var, BIC_HTTPS_PORT=str(self.https_port),
+                        BIC_HTTP_PORT=str(self.http_port), BIC_DB_PORT=str(self.db_port),
+                        BIC_LISTEN="127.0.0.1", BIC_BICD=self.bicd, BIC_LIBVIRT="0",
+                        BIC_LOGIN_RATE="50r/s", BIC_LOGIN_BURST="100",
+                        ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=" +
+                        os.path.join(self.var, "log", "asan"))
+
+    def run(self, *args, check=True):
+        return subprocess.run([os.path.join(REPO, "appliance", "bic-stack"), *args], env=self.env,
+                              check=check, capture_output=True, text=True)
+
+    def up(self):
+        r = self.run("up", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("stack did not start:\n" + r.stdout + r.stderr)
+        return self
+
+    def down(self):
+        self.run("down", check=False)
+
+    def remove(self):
+        shutil.rmtree(self.var, ignore_errors=True)
+
+    def export(self):
+        """Environment that tells test modules where the stack is."""
+        return {"BIC_TEST_VAR": self.var}
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value), names lower-case
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k == name.lower()]
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.body[:200])
+
+
+class Client:
+    """HTTPS client that verifies the stack's own certificate and keeps cookies."""
+
+    def __init__(self, var=None):
+        self.var = var or os.environ["BIC_TEST_VAR"]
+        env = {}
+        with open(os.path.join(self.var, "stack.env")) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                env[k] = v
+        self.port = int(env["BIC_HTTPS_PORT"])
+        self.http_port = int(env["BIC_HTTP_PORT"])
+        self.host = "127.0.0.1"
+        self.origin = "https://%s:%d" % (self.host, self.port)
+        self.ctx = ssl.create_default_context(cafile=os.path.join(self.var, "tls", "cert.pem"))
+        self.cookies = {}
+        self.csrf = None
+
+    def admin_password(self):
+        with open(os.path.join(self.var, "etc", "admin-password")) as f:
+            return f.read().strip()
+
+    def request(self, method, path, body=None, headers=None, raw=None, origin=True, csrf=True):
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+        h = {"Accept": "application/json"}
+        if origin and method not in ("GET", "HEAD"):
+            h["Origin"] = self.origin
+        if csrf and self.csrf and method not in ("GET", "HEAD"):
+            h["X-CSRF-Token"] = self.csrf
+        if self.cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if headers:
+            h.update(headers)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        resp = Response(r.status, [(k.lower(), v) for k, v in r.getheaders()],
+                        r.read().decode("utf-8", "replace"))
+        conn.close()
+        for c in resp.header_all("set-cookie"):
+            name, _, rest = c.partition("=")
+            value = rest.split(";", 1)[0]
+            if "max-age=0" in c.lower() or value == "":
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+def wait_until(pred, timeout=10.0, step=0.05):
+    """Polls pred() until it returns a truthy value or timeout passes; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def quote(s):
+    return urllib.parse.quote(s, safe="")

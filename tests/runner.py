@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""BIC's one test runner: every layer, one summary line.
+
+Layers, in order:
+  unit     C unit tests (cmocka, built with ASan+UBSan) from build/test/unit/
+  api      Python tests in tests/api/ against a fresh stack (MariaDB, bicd, nginx) on free
+           loopback ports in a temporary directory, torn down afterwards
+  browser  node tests in tests/browser/ driving Debian's Chromium with playwright-core
+           (skipped, with the reason, when Chromium or playwright-core is missing)
+
+Ends with:  N passed, N failed, N skipped
+Exit status 0 only when nothing failed.
+"""
+import glob
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import bictest  # noqa: E402
+
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+failures = []
+
+
+def record(kind, name, detail=""):
+    counts[kind] += 1
+    if kind == "failed":
+        failures.append((name, detail))
+    mark = {"passed": "ok  ", "failed": "FAIL", "skipped": "skip"}[kind]
+    print("  %s %s%s" % (mark, name, (" -- " + detail.splitlines()[0]) if detail and kind != "passed" else ""),
+          flush=True)
+
+
+def parse_tap(layer, text):
+    """Counts TAP lines: 'ok N - name', 'not ok N - name', '# SKIP' directives."""
+    seen = 0
+    for line in text.splitlines():
+        m = re.match(r"\s*(not ok|ok)\s+\d+\s*-?\s*(.*)", line)
+        if not m:
+            continue
+        seen += 1
+        name = "%s: %s" % (layer, m.group(2).split(" # ")[0].strip())
+        directive = m.group(2).lower()
+        if "# skip" in directive:
+            record("skipped", name, m.group(2).split("#", 1)[1].strip())
+        elif m.group(1) == "ok":
+            record("passed", name)
+        else:
+            record("failed", name, text[-2000:])
+    return seen
+
+
+def run_unit():
+    print("unit tests (cmocka, ASan+UBSan)", flush=True)
+    bins = sorted(glob.glob(os.path.join(REPO, "build", "test", "unit", "test_*")))
+    bins = [b for b in bins if os.access(b, os.X_OK) and not b.endswith(".d")]
+    if not bins:
+        record("failed", "unit: no unit test binaries were built (run make test-build)")
+        return
+    for b in bins:
+        env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP", BIC_REPO=REPO)
+        r = subprocess.run([b], capture_output=True, text=True, env=env, cwd=REPO)
+        n = parse_tap(os.path.basename(b), r.stdout)
+        if n == 0 or (r.returncode != 0 and "not ok" not in r.stdout):
+            record("failed", os.path.basename(b) + ": crashed or printed no results",
+                   (r.stdout + r.stderr)[-3000:])
+
+
+class CountingResult(unittest.TextTestResult):
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        record("passed", "api: " + test.id())
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        record("failed", "api: " + test.id(), self._exc_info_to_string(err, test))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        record("failed", "api: " + test.id(), self._exc_info_to_string(err, test))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        record("skipped", "api: " + test.id(), reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        record("failed", "api: " + test.id(), "expected failures are not allowed")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        record("failed", "api: " + test.id(), "unexpected success")
+
+
+def load_api_suite(pattern):
+    suite = unittest.TestSuite()
+    loader = unittest.TestLoader()
+    for path in sorted(glob.glob(os.path.join(HERE, "api", pattern))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        suite.addTests(loader.loadTestsFromModule(mod))
+    return suite
+
+
+def run_api(pattern):
+    print("API tests against a fresh stack", flush=True)
+    stack = bictest.Stack()
+    t0 = time.monotonic()
+    try:
+        stack.up()
+    except Exception as e:  # the whole layer fails, loudly
+        record("failed", "api: stack start", str(e))
+        stack.down()
+        return
+    print("  stack up in %.1fs at https://127.0.0.1:%d (%s)" % (time.monotonic() - t0, stack.https_port, stack.var),
+          flush=True)
+    os.environ.update(stack.export())
+    try:
+        suite = load_api_suite(pattern)
+        runner = unittest.TextTestRunner(stream=open(os.devnull, "w"), resultclass=CountingResult, verbosity=0)
+        runner.run(suite)
+    finally:
+        stack.down()
+        asan = glob.glob(os.path.join(stack.var, "log", "asan*"))
+        reports = [p for p in asan if os.path.getsize(p) > 0]
+        if reports:
+            text = "".join(open(p).read()[:4000] for p in reports)
+            record("failed", "api: bicd ran clean under ASan/UBSan", text)
+        else:
+            record("passed", "api: bicd ran clean under ASan/UBSan")
+        if os.environ.get("BIC_KEEP_TEST_VAR") != "1" and not failures:
+            stack.remove()
+        else:
+            print("  kept %s for inspection" % stack.var)
+
+
+def run_browser():
+    print("browser tests (Chromium)", flush=True)
+    tests = sorted(glob.glob(os.path.join(HERE, "browser", "*.test.mjs")))
+    if not tests:
+        return
+    chromium = "/usr/bin/chromium"
+    pw = os.path.join(HERE, "browser", "node_modules", "playwright-core")
+    reason = None
+    if not os.path.exists(chromium):
+        reason = "Chromium is not installed (/usr/bin/chromium; make deps installs it)"
+    elif not os.path.isdir(pw):
+        reason = "playwright-core is not installed in tests/browser (make deps installs it)"
+    elif subprocess.run(["node", "--version"], capture_output=True).returncode != 0:
+        reason = "node is not installed"
+    if reason:
+        for t in tests:
+            record("skipped", "browser: " + os.path.basename(t), reason)
+        return
+    stack = bictest.Stack()
+    try:
+        stack.up()
+    except Exception as e:
+        record("failed", "browser: stack start", str(e))
+        stack.down()
+        return
+    env = dict(os.environ, **stack.export())
+    try:
+        for t in tests:
+            r = subprocess.run(["node", "--test", "--test-reporter=tap", t], capture_output=True, text=True,
+                               env=env, cwd=os.path.join(HERE, "browser"), timeout=600)
+            if parse_tap("browser: " + os.path.basename(t), r.stdout) == 0:
+                record("failed", "browser: " + os.path.basename(t), (r.stdout + r.stderr)[-3000:])
+    finally:
+        stack.down()
+        if not failures:
+            stack.remove()
+
+
+def main():
+    layers = os.environ.get("BIC_TEST_LAYERS", "unit,api,browser").split(",")
+    pattern = os.environ.get("BIC_TEST_PATTERN", "test_*.py")
+    t0 = time.monotonic()
+    if "unit" in layers:
+        run_unit()
+    if "api" in layers:
+        run_api(pattern)
+    if "browser" in layers:
+        run_browser()
+    if failures:
+        print("\nFailures:")
+        for name, detail in failures:
+            print("--- " + name)
+            print(detail.rstrip()[-3000:])
+    print("\ntests took %.0fs" % (time.monotonic() - t0))
+    print("%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"], counts["skipped"]))
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
