@@ -136,6 +136,22 @@ class Client:
                 self.cookies[name] = value
         return resp
 
+    def login(self, username, password, expect=200):
+        """Signs in the way the portal does: pre-session CSRF token, then POST /auth/login."""
+        self.csrf = None
+        r = self.get("/api/v1/auth/csrf")
+        assert r.status == 200, r
+        self.csrf = r.json["csrf_token"]
+        r = self.post("/api/v1/auth/login", {"username": username, "password": password})
+        if expect is not None:
+            assert r.status == expect, r
+        if r.status == 200:
+            self.csrf = r.json["csrf_token"]
+        return r
+
+    def login_admin(self):
+        return self.login("admin", self.admin_password())
+
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
@@ -164,3 +180,22 @@ def wait_until(pred, timeout=10.0, step=0.05):
 
 def quote(s):
     return urllib.parse.quote(s, safe="")
+
+
+_counter = [0]
+
+
+def unique(prefix):
+    """A name no other test in this run uses."""
+    _counter[0] += 1
+    return "%s%d_%d" % (prefix, os.getpid(), _counter[0])
+
+
+def make_user(admin, role="user", password=None, **fields):
+    """Creates a user through the admin API; returns (user json, password)."""
+    password = password or "pw-" + unique("secret") + "-long"
+    body = {"username": unique(role), "password": password, "role": role}
+    body.update(fields)
+    r = admin.post("/api/v1/users", body)
+    assert r.status == 201, r
+    return r.json, password
