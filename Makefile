@@ -77,6 +77,9 @@ down: ## stop exactly what `make up` started
 status: ## show what of the stack is running
 	@bash appliance/bic-stack status
 
+bench: deps all ## run the benchmarks; prints a table and writes build/bench/results.md
+	@python3 tests/bench/bench.py
+
 fmt: ## format the C sources with the committed .clang-format
 	clang-format -i fcgi/*.c fcgi/*.h agent/*.c agent/*.h tests/unit/*.c
 

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""`make bench`: BIC's benchmarks, each next to a bound measured in the same run on this machine.
+
+Starts its own stack (release build of bicd) in a temporary directory, seeds data directly in
+MariaDB where the API would only slow the seeding down, measures, prints one table
+(metric, value, bound, ratio) and writes it to build/bench/results.md and results.json.
+
+Environment: BENCH_LOGINS (2000) distinct users signing in, BENCH_THREADS (8) concurrent
+clients, BENCH_USERS (100000) users in the database for the list endpoints.
+"""
+import http.client
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import bictest  # noqa: E402
+
+LOGINS = int(os.environ.get("BENCH_LOGINS", "2000"))
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+USERS = int(os.environ.get("BENCH_USERS", "100000"))
+PASSWORD = "bench-password-123"
+
+rows = []
+
+
+def row(metric, value, unit, bound=None, bound_name="", higher_is_better=True, note=""):
+    ratio = None
+    if bound:
+        ratio = value / bound if higher_is_better else bound / value if value else None
+    rows.append({"metric": metric, "value": round(value, 2), "unit": unit,
+                 "bound": round(bound, 2) if bound else None, "bound_name": bound_name,
+                 "ratio": round(ratio, 2) if ratio else None, "note": note})
+    print("  %-44s %10.2f %-8s %s" % (metric, value, unit,
+                                      ("bound %.2f (%s), ratio %.2f" % (bound, bound_name, ratio)) if bound else note),
+          flush=True)
+
+
+class Conn:
+    """A keep-alive HTTPS connection that carries cookies, like one browser."""
+
+    def __init__(self, port, cafile):
+        self.port = port
+        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.conn = None
+        self.cookies = {}
+        self.origin = "https://127.0.0.1:%d" % port
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+            h = {"Origin": self.origin}
+            if self.cookies:
+                h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+            if headers:
+                h.update(headers)
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                h["Content-Type"] = "application/json"
+            try:
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                payload = r.read()
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+                continue
+            for c in r.headers.get_all("Set-Cookie") or []:
+                name, _, rest = c.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+            return r.status, payload
+
+
+def sql(var, statement):
+    subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(var, "run", "mysqld.sock"), "-u", "root", "bic",
+                    "-e", statement], check=True)
+
+
+def login(conn, username):
+    s, body = conn.request("GET", "/api/v1/auth/csrf")
+    tok = json.loads(body)["csrf_token"]
+    t = time.monotonic()
+    s, body = conn.request("POST", "/api/v1/auth/login", {"username": username, "password": PASSWORD},
+                           {"X-CSRF-Token": tok})
+    return s, time.monotonic() - t
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
+
+
+def main():
+    subprocess.run(["make", "-s", "-C", REPO, "all"], check=True)
+    stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
+    stack.env["BIC_LOGIN_RATE"] = "100000r/s"
+    stack.env["BIC_LOGIN_BURST"] = "100000"
+    stack.up()
+    var = stack.var
+    cafile = os.path.join(var, "tls", "cert.pem")
+    ini = os.path.join(var, "etc", "bicd.ini")
+    print("BIC benchmarks on %d cores (stack in %s)" % (os.cpu_count(), var), flush=True)
+    try:
+        # --- argon2id bound --------------------------------------------------------
+        out = subprocess.run([os.path.join(REPO, "build", "bicd"), "-c", ini, "bench-argon2", "30"],
+                             check=True, capture_output=True, text=True).stdout
+        a2 = json.loads(out)
+        row("argon2id hash (m=19 MiB, t=2, p=1)", a2["ms_per_hash"], "ms")
+
+        # --- seed users: one real hash, copied (every login still runs a full argon2id) ----
+        admin = Conn(stack.https_port, cafile)
+        c = bictest.Client(var)
+        c.login_admin()
+        r = c.post("/api/v1/users", {"username": "bench-seed", "password": PASSWORD})
+        assert r.status == 201, r
+        t = time.monotonic()
+        sql(var, "INSERT INTO users (username, display_name, role, password_hash) "
+                 "SELECT CONCAT('bench', LPAD(seq, 6, '0')), CONCAT('Bench User ', seq), 'user', "
+                 "(SELECT password_hash FROM users WHERE username = 'bench-seed') FROM seq_1_to_%d" % USERS)
+        row("seed %d users (SQL)" % USERS, time.monotonic() - t, "s", note="setup, not a target")
+
+        # --- login storm ----------------------------------------------------------
+        names = ["bench%06d" % i for i in range(1, LOGINS + 1)]
+        lat, errors, lock = [], [], threading.Lock()
+
+        def storm(part):
+            conn = Conn(stack.https_port, cafile)
+            for name in part:
+                conn.cookies = {}
+                s, dt = login(conn, name)
+                with lock:
+                    (lat if s == 200 else errors).append(dt if s == 200 else s)
+
+        threads = [threading.Thread(target=storm, args=(names[i::THREADS],)) for i in range(THREADS)]
+        t = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.monotonic() - t
+        rate = len(lat) / wall
+        row("logins/s, %d distinct users, %d clients" % (LOGINS, THREADS), rate, "1/s",
+            a2["bound_logins_per_s"], "cores / argon2id hash time")
+        row("login p50 latency under storm", pct(lat, 50) * 1000, "ms")
+        row("login p99 latency under storm", pct(lat, 99) * 1000, "ms")
+        if errors:
+            row("login errors", len(errors), "count", note=str(sorted(set(errors))))
+
+        # --- admin list endpoints at USERS users ------------------------------------
+        admin.cookies = dict(c.cookies)
+        for label, path in [("GET /users first page", "/api/v1/users?limit=50"),
+                            ("GET /users deep page", "/api/v1/users?limit=50&after=%d" % (USERS // 2)),
+                            ("GET /users prefix search", "/api/v1/users?limit=50&q=bench0999"),
+                            ("GET /users role filter", "/api/v1/users?limit=50&role=admin"),
+                            ("GET /audit first page", "/api/v1/audit?limit=100")]:
+            times = []
+            for _ in range(200):
+                t = time.monotonic()
+                s, _ = admin.request("GET", path)
+                times.append(time.monotonic() - t)
+                assert s == 200, (path, s)
+            row("%s p50 (%dk users)" % (label, USERS // 1000), pct(times, 50) * 1000, "ms")
+            row("%s p99 (%dk users)" % (label, USERS // 1000), pct(times, 99) * 1000, "ms", 100.0,
+                "target p99 100 ms", higher_is_better=False)
+
+        # --- health through nginx -> bicd -> MariaDB --------------------------------
+        conn = Conn(stack.https_port, cafile)
+        t = time.monotonic()
+        n = 0
+        while time.monotonic() - t < 3:
+            conn.request("GET", "/api/v1/health")
+            n += 1
+        row("health requests/s (1 keep-alive client)", n / (time.monotonic() - t), "1/s", note="client-bound")
+
+        # --- resident memory of bicd ----------------------------------------------
+        with open(os.path.join(var, "run", "bicd.pid")) as f:
+            pid = f.read().strip()
+        with open("/proc/%s/status" % pid) as f:
+            rss = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]
+        row("bicd resident memory", rss / 1024.0, "MiB")
+    finally:
+        stack.down()
+        stack.remove()
+
+    outdir = os.path.join(REPO, "build", "bench")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({"cores": os.cpu_count(), "rows": rows}, f, indent=2)
+    with open(os.path.join(outdir, "results.md"), "w") as f:
+        f.write("| metric | value | unit | bound | bound is | ratio |\n|---|---:|---|---:|---|---:|\n")
+        for r in rows:
+            f.write("| %s | %s | %s | %s | %s | %s |\n" % (r["metric"], r["value"], r["unit"],
+                                                          r["bound"] if r["bound"] is not None else "",
+                                                          r["bound_name"] or r["note"],
+                                                          r["ratio"] if r["ratio"] is not None else ""))
+    print("\nwritten to build/bench/results.md and results.json")
+
+
+if __name__ == "__main__":
+    main()
