@@ -28,7 +28,7 @@ TFCGI_OBJ  := $(FCGI_SRC:%.c=$(T)/%.o)
 TAGENT_OBJ := $(AGENT_SRC:%.c=$(T)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(T)/unit/%)
 
-.PHONY: all deps test test-build unit up down status bench fmt fmt-check clean help
+.PHONY: all deps test test-build unit up down status bench docs fmt clean help
 
 all: $(B)/bicd $(B)/bic-agent ## build bicd and bic-agent (release)
 
@@ -79,6 +79,9 @@ status: ## show what of the stack is running
 
 bench: deps all ## run the benchmarks; prints a table and writes build/bench/results.md
 	@python3 tests/bench/bench.py
+
+docs: all ## regenerate docs/api/openapi.json from the route table
+	@python3 docs/api/gen_openapi.py build/bicd > docs/api/openapi.json
 
 fmt: ## format the C sources with the committed .clang-format
 	clang-format -i fcgi/*.c fcgi/*.h agent/*.c agent/*.h tests/unit/*.c

@@ -15,6 +15,18 @@ static const char *type_word(bic_ftype t)
     return "?";
 }
 
+const char *json_ftype_name(bic_ftype t)
+{
+    switch (t) {
+    case F_STR: return "string";
+    case F_INT: return "integer";
+    case F_BOOL: return "boolean";
+    case F_STR_ARRAY: return "string[]";
+    case F_INT_ARRAY: return "integer[]";
+    }
+    return "?";
+}
+
 static bool utf8_has_control(const char *s)
 {
     for (; *s; s++)

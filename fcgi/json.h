@@ -33,6 +33,9 @@ typedef struct {
 bic_err json_body_parse(const char *body, size_t len, const bic_field *fields, json_t **out,
                         char *msg, size_t msglen);
 
+/* Name of a field type as the API documents it ("string", "integer", ...). */
+const char *json_ftype_name(bic_ftype t);
+
 /* Typed getters on a validated object: defaults when the key is absent or null. */
 const char *json_get_str(const json_t *o, const char *key, const char *def);
 long long json_get_int(const json_t *o, const char *key, long long def);

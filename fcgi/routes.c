@@ -72,10 +72,16 @@ json_t *routes_json(void)
     for (size_t i = 0; i < bic_nroutes; i++) {
         const bic_route *r = &bic_routes[i];
         json_t *fields = json_array();
-        for (const bic_field *f = r->fields; f && f->name; f++)
-            json_array_append_new(fields, json_pack("{s:s, s:i, s:b, s:I, s:I}", "name", f->name,
-                                                    "type", f->type, "required", f->required,
-                                                    "min", f->min, "max", f->max));
+        for (const bic_field *f = r->fields; f && f->name; f++) {
+            json_t *choices = json_array();
+            for (const char *const *c = f->choices; c && *c; c++)
+                json_array_append_new(choices, json_string(*c));
+            json_array_append_new(fields, json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b}", "name",
+                                                    f->name, "type", json_ftype_name(f->type),
+                                                    "required", f->required, "min", f->min, "max",
+                                                    f->max, "choices", choices, "nullable",
+                                                    f->nullable));
+        }
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:s}", "method",
                                            method_name(r->method), "path", r->path, "handler",
                                            r->handler_name, "role", role_name(r->role),
