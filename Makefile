@@ -18,6 +18,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 FCGI_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
 
 # Release build in build/, sanitizer build in build/test/.
 B := build
@@ -27,39 +28,55 @@ AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/%.o)
 TFCGI_OBJ  := $(FCGI_SRC:%.c=$(T)/%.o)
 TAGENT_OBJ := $(AGENT_SRC:%.c=$(T)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(T)/unit/%)
+INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(T)/integration/%)
 
 .PHONY: all deps test test-build unit up down status bench docs fmt clean help
 
 all: $(B)/bicd $(B)/bic-agent ## build bicd and bic-agent (release)
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(T)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c $< -o $@
+	@$(if $(Q),echo "  CC+SAN  $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c $< -o $@
 
 $(B)/bicd: $(FCGI_OBJ) $(B)/fcgi/main.o
-	$(CC) $(CFLAGS) -o $@ $^ $(BICD_LIBS) -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(BICD_LIBS) -lpthread
 
 $(B)/bic-agent: $(AGENT_OBJ) $(B)/agent/main.o
-	$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS) -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(AGENT_LIBS) -lpthread
 
 $(T)/bicd: $(TFCGI_OBJ) $(T)/fcgi/main.o
-	$(CC) $(SAN) -o $@ $^ $(BICD_LIBS) -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(BICD_LIBS) -lpthread
 
 $(T)/bic-agent: $(TAGENT_OBJ) $(T)/agent/main.o
-	$(CC) $(SAN) -o $@ $^ $(AGENT_LIBS) -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SAN) -o $@ $^ $(AGENT_LIBS) -lpthread
 
 $(T)/unit/%: tests/unit/%.c $(TFCGI_OBJ) $(TAGENT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN) -Iagent -o $@ $< $(TFCGI_OBJ) $(TAGENT_OBJ) $(BICD_LIBS) $(AGENT_LIBS) -lpthread -lcmocka
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -Iagent -o $@ $< $(TFCGI_OBJ) $(TAGENT_OBJ) $(BICD_LIBS) $(AGENT_LIBS) -lpthread -lcmocka
+
+$(T)/integration/%: tests/integration/%.c $(TFCGI_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< $(TFCGI_OBJ) $(BICD_LIBS) -lpthread -lcmocka
 
 deps: ## install every Debian and npm package needed to build, run and test
 	@bash appliance/deps.sh
 
-test-build: $(T)/bicd $(T)/bic-agent $(B)/bicd $(B)/bic-agent $(UNIT_BIN)
+test-build: $(T)/bicd $(T)/bic-agent $(B)/bicd $(B)/bic-agent $(UNIT_BIN) $(INTEG_BIN)
 
 unit: $(UNIT_BIN) ## build and run the C unit tests only
 	@for t in $(UNIT_BIN); do $$t || exit 1; done

@@ -111,6 +111,19 @@ def load_api_suite(pattern):
     return suite
 
 
+def run_integration(stack):
+    """C tests of the database layer against the stack's MariaDB (tests/integration/)."""
+    for b in sorted(glob.glob(os.path.join(REPO, "build", "test", "integration", "test_*"))):
+        if not os.access(b, os.X_OK) or b.endswith(".d"):
+            continue
+        env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP", BIC_CONFIG=os.path.join(stack.var, "etc", "bicd.ini"))
+        r = subprocess.run([b], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        n = parse_tap("integration: " + os.path.basename(b), r.stdout)
+        if n == 0 or (r.returncode != 0 and "not ok" not in r.stdout):
+            record("failed", "integration: " + os.path.basename(b) + ": crashed or printed no results",
+                   (r.stdout + r.stderr)[-3000:])
+
+
 def run_api(pattern):
     print("API tests against a fresh stack", flush=True)
     stack = bictest.Stack()
@@ -125,13 +138,17 @@ def run_api(pattern):
           flush=True)
     os.environ.update(stack.export())
     try:
+        run_integration(stack)
         suite = load_api_suite(pattern)
         runner = unittest.TextTestRunner(stream=open(os.devnull, "w"), resultclass=CountingResult, verbosity=0)
         runner.run(suite)
     finally:
         stack.down()
-        asan = glob.glob(os.path.join(stack.var, "log", "asan*"))
+        asan = glob.glob(os.path.join(stack.var, "log", "asan*")) + glob.glob(os.path.join(stack.var, "log", "ubsan*"))
         reports = [p for p in asan if os.path.getsize(p) > 0]
+        out = os.path.join(stack.var, "log", "bicd.out")
+        if os.path.exists(out) and re.search(r"Sanitizer|runtime error:", open(out, errors="replace").read()):
+            reports.append(out)
         if reports:
             text = "".join(open(p).read()[:4000] for p in reports)
             record("failed", "api: bicd ran clean under ASan/UBSan", text)

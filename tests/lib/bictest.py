@@ -38,7 +38,8 @@ class Stack:
                         BIC_LISTEN="127.0.0.1", BIC_BICD=self.bicd, BIC_LIBVIRT="0",
                         BIC_LOGIN_RATE="50r/s", BIC_LOGIN_BURST="100",
                         ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=" +
-                        os.path.join(self.var, "log", "asan"))
+                        os.path.join(self.var, "log", "asan"),
+                        UBSAN_OPTIONS="print_stacktrace=1:log_path=" + os.path.join(self.var, "log", "ubsan"))
 
     def run(self, *args, check=True):
         return subprocess.run([os.path.join(REPO, "appliance", "bic-stack"), *args], env=self.env,
