@@ -100,6 +100,7 @@ void *arena_alloc(bic_arena *a, size_t n)
 
 char *arena_strndup(bic_arena *a, const char *s, size_t n)
 {
+    n = strnlen(s, n); /* like strndup(3): stop at a NUL */
     char *p = arena_alloc(a, n + 1);
     memcpy(p, s, n);
     p[n] = '\0';

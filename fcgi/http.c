@@ -51,12 +51,15 @@ void resp_header(bic_req *req, bic_resp *resp, const char *fmt, ...)
         LOG_ERROR(req->request_id, "too many response headers");
         return;
     }
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
-    char buf[1024];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    resp->header[resp->nheaders++] = arena_strdup(req->arena, buf);
+    char *line = arena_alloc(req->arena, n > 0 ? (size_t)n + 1 : 1);
+    vsnprintf(line, n > 0 ? (size_t)n + 1 : 1, fmt, ap2);
+    va_end(ap2);
+    resp->header[resp->nheaders++] = line;
 }
 
 bic_err fail_at(bic_req *req, bic_err code, const char *file, int line, const char *func,
@@ -78,7 +81,9 @@ bic_err fail_at(bic_req *req, bic_err code, const char *file, int line, const ch
 
 void resp_error(bic_req *req, bic_resp *resp, bic_err code)
 {
-    const char *msg = req->err_msg[0] ? req->err_msg : bic_err_message(code);
+    /* 5xx: only the safe default text, whatever an earlier fail() recorded */
+    const char *msg = req->err_msg[0] && bic_err_status(code) < 500 ? req->err_msg
+                                                                     : bic_err_message(code);
     json_t *err = json_pack("{s:s, s:s, s:s}", "code", bic_err_name(code), "message", msg,
                             "request_id", req->request_id);
     if (!err) /* message was not valid UTF-8 */

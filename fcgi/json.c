@@ -27,11 +27,21 @@ const char *json_ftype_name(bic_ftype t)
     return "?";
 }
 
+/* C0 controls (but tab), DEL, and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
 static bool utf8_has_control(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 && *s != '\t') return true;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) return true;
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) return true;
+    }
     return false;
+}
+
+/* A string value is acceptable text: no embedded NUL, no control characters. */
+static bool text_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return strlen(s) == json_string_length(v) && !utf8_has_control(s);
 }
 
 static bic_err check_field(const bic_field *f, json_t *v, char *msg, size_t msglen)
@@ -42,7 +52,7 @@ static bic_err check_field(const bic_field *f, json_t *v, char *msg, size_t msgl
         if (!json_is_string(v)) break;
         size_t n = json_string_length(v);
         const char *s = json_string_value(v);
-        if (strlen(s) != n || utf8_has_control(s)) {
+        if (!text_ok(v)) {
             snprintf(msg, msglen, "field '%s' must not contain control characters", f->name);
             return BIC_E_VALIDATION;
         }
@@ -88,6 +98,10 @@ static bic_err check_field(const bic_field *f, json_t *v, char *msg, size_t msgl
             bool ok = f->type == F_STR_ARRAY ? json_is_string(item) : json_is_integer(item);
             if (!ok) {
                 snprintf(msg, msglen, "field '%s' must be %s", f->name, type_word(f->type));
+                return BIC_E_VALIDATION;
+            }
+            if (f->type == F_STR_ARRAY && !text_ok(item)) {
+                snprintf(msg, msglen, "field '%s' must not contain control characters", f->name);
                 return BIC_E_VALIDATION;
             }
         }

@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* fcgi/http.h defines its own fail(req, code, ...); use test_fail() or _fail() here */
+#undef fail
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +26,11 @@
  * Fails the current test with a printf-style message. cmocka's fail_msg()
  * expands to fail(), which fcgi/http.h redefines for handlers.
  */
-#define test_fail(...)                                                                     \
-    do {                                                                                   \
-        print_error("ERROR: " __VA_ARGS__);                                                \
-        print_error("\n");                                                                 \
-        _fail(__FILE__, __LINE__);                                                         \
+#define test_fail(...)                                                                             \
+    do {                                                                                           \
+        print_error("ERROR: " __VA_ARGS__);                                                        \
+        print_error("\n");                                                                         \
+        _fail(__FILE__, __LINE__);                                                                 \
     } while (0)
 
 static inline const char *test_repo_root(void)

@@ -43,7 +43,8 @@ static void alloc_returns_zeroed_memory(void **state)
     bic_arena *a = arena_new(128);
     for (int round = 0; round < 20; round++) {
         unsigned char *p = arena_alloc(a, 100);
-        for (size_t i = 0; i < 100; i++) assert_int_equal(p[i], 0);
+        for (size_t i = 0; i < 100; i++)
+            assert_int_equal(p[i], 0);
         memset(p, 0xAB, 100);
     }
     arena_free(a);
@@ -58,7 +59,8 @@ static void memory_reused_after_reset_is_zeroed_again(void **state)
     arena_reset(a);
     unsigned char *q = arena_alloc(a, 200);
     assert_ptr_equal(p, q); /* the default-size chunk is kept and reused */
-    for (size_t i = 0; i < 200; i++) assert_int_equal(q[i], 0);
+    for (size_t i = 0; i < 200; i++)
+        assert_int_equal(q[i], 0);
     arena_free(a);
 }
 
@@ -73,7 +75,8 @@ static void allocations_never_overlap_across_chunks(void **state)
         memset(blocks[i], i & 0xff, SZ);
     }
     for (int i = 0; i < N; i++)
-        for (int j = 0; j < SZ; j++) assert_int_equal(blocks[i][j], i & 0xff);
+        for (int j = 0; j < SZ; j++)
+            assert_int_equal(blocks[i][j], i & 0xff);
     arena_free(a);
 }
 
@@ -212,7 +215,8 @@ static void defer_runs_cleanups_at_reset_newest_first_exactly_once(void **state)
     static int ids[] = {1, 2, 3};
     cleanup_n = 0;
     bic_arena *a = arena_new(0);
-    for (int i = 0; i < 3; i++) assert_ptr_equal(arena_defer(a, record_cleanup, &ids[i]), &ids[i]);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(arena_defer(a, record_cleanup, &ids[i]), &ids[i]);
     assert_int_equal(cleanup_n, 0); /* nothing runs before the reset */
     arena_reset(a);
     assert_int_equal(cleanup_n, 3);

@@ -84,8 +84,8 @@ static void every_declared_default_is_loaded(void **state)
     bic_config cfg;
     char err[256] = "";
     assert_int_equal(config_load(&cfg, NULL, err, sizeof(err)), 0);
-#define CHECK_STR(sec, name, def) assert_string_equal(cfg.sec##_##name, def);
-#define CHECK_INT(sec, name, def) assert_int_equal(cfg.sec##_##name, def);
+#define CHECK_STR(sec, name, def)   assert_string_equal(cfg.sec##_##name, def);
+#define CHECK_INT(sec, name, def)   assert_int_equal(cfg.sec##_##name, def);
 #define CHECK(sec, name, type, def) CHECK_##type(sec, name, def)
     BIC_CONFIG_KEYS(CHECK)
 #undef CHECK
@@ -244,10 +244,8 @@ static void bad_number_in_file_is_an_error(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "[server]\nthreads = four\n",
-        "[server]\nthreads = 4x\n",
-        "[server]\nthreads =\n",
-        "[database]\nport = 99999999999999999999999\n",
+        "[server]\nthreads = four\n",     "[server]\nthreads = 4x\n",
+        "[server]\nthreads =\n",          "[database]\nport = 99999999999999999999999\n",
         "[server]\nsocket_mode = 0689\n", /* 8 and 9 are not octal digits */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -276,8 +274,8 @@ static void syntax_error_is_reported_with_its_line(void **state)
     (void)state;
     bic_config cfg;
     char err[256] = "";
-    int rc = load_text(&cfg, "[server]\nthreads = 2\nthis line has no equals sign\n", err,
-                       sizeof(err));
+    int rc =
+        load_text(&cfg, "[server]\nthreads = 2\nthis line has no equals sign\n", err, sizeof(err));
     assert_int_equal(rc, -1);
     assert_true(test_contains(err, ":3:"));
     config_free(&cfg);
@@ -309,8 +307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(env_may_set_an_empty_string, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_number_in_env_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_key_is_an_error_naming_the_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(known_key_in_the_wrong_section_is_unknown, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(known_key_in_the_wrong_section_is_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_number_in_file_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_file_is_an_error_naming_the_path, setup, teardown),
         cmocka_unit_test_setup_teardown(syntax_error_is_reported_with_its_line, setup, teardown),

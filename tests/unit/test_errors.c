@@ -20,7 +20,8 @@ static void only_ok_has_a_success_status(void **state)
 {
     (void)state;
     assert_int_equal(bic_err_status(BIC_E_OK), 200);
-    for (int e = 1; e < BIC_E__MAX; e++) assert_in_range(bic_err_status((bic_err)e), 400, 599);
+    for (int e = 1; e < BIC_E__MAX; e++)
+        assert_in_range(bic_err_status((bic_err)e), 400, 599);
 }
 
 static void every_code_has_a_distinct_snake_case_wire_name(void **state)
@@ -30,7 +31,8 @@ static void every_code_has_a_distinct_snake_case_wire_name(void **state)
         const char *n = bic_err_name((bic_err)e);
         assert_non_null(n);
         assert_true(strlen(n) > 0);
-        for (const char *p = n; *p; p++) assert_true(islower((unsigned char)*p) || *p == '_');
+        for (const char *p = n; *p; p++)
+            assert_true(islower((unsigned char)*p) || *p == '_');
         for (int f = 0; f < e; f++) {
             if (!strcmp(n, bic_err_name((bic_err)f)))
                 test_fail("codes %d and %d share the wire name '%s'", f, e, n);
@@ -51,9 +53,9 @@ static void every_code_has_a_non_empty_message(void **state)
 static void table_rows_match_the_declaration(void **state)
 {
     (void)state;
-#define CHECK_ROW(name, status, wire, msg)                                                 \
-    assert_int_equal(bic_err_status(BIC_E_##name), status);                                \
-    assert_string_equal(bic_err_name(BIC_E_##name), wire);                                 \
+#define CHECK_ROW(name, status, wire, msg)                                                         \
+    assert_int_equal(bic_err_status(BIC_E_##name), status);                                        \
+    assert_string_equal(bic_err_name(BIC_E_##name), wire);                                         \
     assert_string_equal(bic_err_message(BIC_E_##name), msg);
     BIC_ERRORS(CHECK_ROW)
 #undef CHECK_ROW

@@ -40,7 +40,8 @@ static bic_err parse(const char *s, json_t **out)
 static void expect_reject(const char *s, bic_err code, const char *word)
 {
     bic_err e = parse(s, NULL);
-    if (e != code) test_fail("%s: got %s, want %s (%s)", s, bic_err_name(e), bic_err_name(code), msg);
+    if (e != code)
+        test_fail("%s: got %s, want %s (%s)", s, bic_err_name(e), bic_err_name(code), msg);
     if (word && !test_contains(msg, word)) test_fail("%s: message '%s' lacks '%s'", s, msg, word);
 }
 
@@ -77,15 +78,21 @@ static void minimal_object_with_only_required_fields_is_accepted(void **state)
 static void invalid_json_is_bad_json(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "{", "{\"name\":}", "{'name':'a'}", "{\"name\":\"a\",}",
-                         "{\"name\":\"a\"} {}", "{\"name\":\"a\"}x", "nul"};
+    const char *bad[] = {"",
+                         "{",
+                         "{\"name\":}",
+                         "{'name':'a'}",
+                         "{\"name\":\"a\",}",
+                         "{\"name\":\"a\"} {}",
+                         "{\"name\":\"a\"}x",
+                         "nul"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         expect_reject(bad[i], BIC_E_BAD_JSON, NULL);
         assert_true(strlen(msg) > 0);
     }
 }
 
-static void body_length_is_respected_not_the_nul(void **state)
+static void only_len_bytes_of_the_body_are_parsed(void **state)
 {
     (void)state;
     const char body[] = "{\"name\":\"a\"}GARBAGE";
@@ -139,8 +146,7 @@ static void any_key_is_unknown_when_the_route_has_no_fields(void **state)
     assert_int_equal(json_body_parse("{}", 2, NULL, &o, msg, sizeof(msg)), BIC_E_OK);
     assert_non_null(o);
     json_decref(o);
-    assert_int_equal(json_body_parse("{\"a\":1}", 7, NULL, &o, msg, sizeof(msg)),
-                     BIC_E_VALIDATION);
+    assert_int_equal(json_body_parse("{\"a\":1}", 7, NULL, &o, msg, sizeof(msg)), BIC_E_VALIDATION);
     assert_null(o);
     assert_true(test_contains(msg, "'a'"));
 }
@@ -283,7 +289,8 @@ static void array_item_counts_are_bounded(void **state)
     (void)state;
     expect_accept("{\"name\":\"a\",\"tags\":[]}");
     expect_accept("{\"name\":\"a\",\"tags\":[\"1\",\"2\",\"3\"]}");
-    expect_reject("{\"name\":\"a\",\"tags\":[\"1\",\"2\",\"3\",\"4\"]}", BIC_E_VALIDATION, "'tags'");
+    expect_reject("{\"name\":\"a\",\"tags\":[\"1\",\"2\",\"3\",\"4\"]}", BIC_E_VALIDATION,
+                  "'tags'");
     expect_reject("{\"name\":\"a\",\"ids\":[]}", BIC_E_VALIDATION, "'ids'");
     expect_accept("{\"name\":\"a\",\"ids\":[1]}");
     expect_accept("{\"name\":\"a\",\"ids\":[1,-2]}");
@@ -339,13 +346,29 @@ static void getters_on_null_object_return_defaults(void **state)
     assert_true(json_get_bool(NULL, "k", true));
 }
 
+static void field_type_names_are_distinct_api_words(void **state)
+{
+    (void)state;
+    const bic_ftype types[] = {F_STR, F_INT, F_BOOL, F_STR_ARRAY, F_INT_ARRAY};
+    const size_t n = sizeof(types) / sizeof(types[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *a = json_ftype_name(types[i]);
+        assert_non_null(a);
+        assert_string_not_equal(a, "?");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(a, json_ftype_name(types[j]));
+    }
+    assert_string_equal(json_ftype_name(F_STR), "string");
+    assert_string_equal(json_ftype_name(F_INT), "integer");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_object_is_accepted_and_returned),
         cmocka_unit_test(minimal_object_with_only_required_fields_is_accepted),
         cmocka_unit_test(invalid_json_is_bad_json),
-        cmocka_unit_test(body_length_is_respected_not_the_nul),
+        cmocka_unit_test(only_len_bytes_of_the_body_are_parsed),
         cmocka_unit_test(non_object_body_is_bad_json),
         cmocka_unit_test(duplicate_keys_are_rejected),
         cmocka_unit_test(unknown_key_is_a_validation_error_naming_it),
@@ -367,6 +390,7 @@ int main(void)
         cmocka_unit_test(message_is_truncated_to_msglen),
         cmocka_unit_test(getters_return_values_or_defaults),
         cmocka_unit_test(getters_on_null_object_return_defaults),
+        cmocka_unit_test(field_type_names_are_distinct_api_words),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

@@ -92,8 +92,9 @@ static void unsupported_method_on_a_known_path_is_method_not_allowed(void **stat
 static void unknown_paths_are_not_found(void **state)
 {
     (void)state;
-    const char *paths[] = {"/api/v1/nope", "/", "", "/api/v2/health", "/API/V1/HEALTH",
-                           "api/v1/health", "/api/v1/health\n"};
+    const char *paths[] = {
+        "/api/v1/nope",    "/", "", "/api/v2/health", "/API/V1/HEALTH", "api/v1/health",
+        "/api/v1/health\n"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char allow[64] = "junk";
         bic_err why;
@@ -107,9 +108,9 @@ static void unknown_paths_are_not_found(void **state)
 static void trailing_slash_and_prefix_paths_do_not_match(void **state)
 {
     (void)state;
-    const char *paths[] = {"/api/v1/health/", "/api/v1/healt",      "/api/v1/healthz",
+    const char *paths[] = {"/api/v1/health/",  "/api/v1/healt",     "/api/v1/healthz",
                            "/api/v1/health/x", "/api/v1",           "/api/v1/",
-                           "//api/v1/health", "/api/v1//health",    "/api/v1/health?x=1",
+                           "//api/v1/health",  "/api/v1//health",   "/api/v1/health?x=1",
                            "/api/v1/./health", "/api/v1/health/..", "/api/v1/version/"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char allow[64];
@@ -143,8 +144,8 @@ static void method_parse_knows_exactly_the_served_methods(void **state)
     assert_int_equal(method_parse("DELETE"), M_DELETE);
     for (int m = 0; m < M__MAX; m++)
         assert_int_equal(method_parse(method_name((bic_method)m)), m);
-    const char *bad[] = {"get", "Get", "HEAD", "OPTIONS", "TRACE", "CONNECT", "", "GETX", "GE",
-                         " GET"};
+    const char *bad[] = {"get",     "Get", "HEAD", "OPTIONS", "TRACE",
+                         "CONNECT", "",    "GETX", "GE",      " GET"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(method_parse(bad[i]), M__MAX);
     assert_int_equal(method_parse(NULL), M__MAX);
@@ -172,11 +173,26 @@ static void routes_json_has_one_entry_per_route_with_its_fields(void **state)
         json_t *f = json_object_get(e, "fields");
         assert_true(json_is_array(f));
         size_t nf = 0;
-        for (const bic_field *fp = r->fields; fp && fp->name; fp++) nf++;
+        for (const bic_field *fp = r->fields; fp && fp->name; fp++)
+            nf++;
         assert_int_equal(json_array_size(f), nf);
-        for (size_t k = 0; k < nf; k++)
-            assert_string_equal(json_string_value(json_object_get(json_array_get(f, k), "name")),
-                                r->fields[k].name);
+        for (size_t k = 0; k < nf; k++) {
+            const bic_field *fd = &r->fields[k];
+            json_t *fj = json_array_get(f, k);
+            assert_string_equal(json_string_value(json_object_get(fj, "name")), fd->name);
+            assert_string_equal(json_string_value(json_object_get(fj, "type")),
+                                json_ftype_name(fd->type));
+            assert_int_equal(json_is_true(json_object_get(fj, "required")), fd->required);
+            assert_int_equal(json_is_true(json_object_get(fj, "nullable")), fd->nullable);
+            assert_int_equal(json_integer_value(json_object_get(fj, "min")), fd->min);
+            assert_int_equal(json_integer_value(json_object_get(fj, "max")), fd->max);
+            json_t *ch = json_object_get(fj, "choices");
+            assert_true(json_is_array(ch));
+            size_t nc = 0;
+            for (const char *const *c = fd->choices; c && *c; c++, nc++)
+                assert_string_equal(json_string_value(json_array_get(ch, nc)), *c);
+            assert_int_equal(json_array_size(ch), nc);
+        }
     }
     json_decref(a);
 }
@@ -189,7 +205,7 @@ static void no_two_routes_share_method_and_path(void **state)
             if (bic_routes[i].method == bic_routes[j].method &&
                 !strcmp(bic_routes[i].path, bic_routes[j].path))
                 test_fail("%s %s is declared twice", method_name(bic_routes[i].method),
-                         bic_routes[i].path);
+                          bic_routes[i].path);
 }
 
 static void get_routes_take_no_body_and_other_methods_declare_a_limit(void **state)
@@ -217,8 +233,7 @@ static void routes_with_a_field_table_accept_a_body(void **state)
         const bic_route *r = &bic_routes[i];
         if (r->fields && r->body_limit == 0)
             test_fail("%s %s declares fields but body_limit 0", method_name(r->method), r->path);
-        if (r->fields && r->method == M_GET)
-            test_fail("GET %s declares body fields", r->path);
+        if (r->fields && r->method == M_GET) test_fail("GET %s declares body fields", r->path);
     }
 }
 
@@ -262,7 +277,7 @@ static void every_route_is_reached_by_its_own_path(void **state)
         const bic_route *r = match(want->method, path, &why, allow, sizeof(allow));
         if (r != want)
             test_fail("%s %s is reached as %s (shadowed by %s)", method_name(want->method), path,
-                     want->path, r ? r->path : "nothing");
+                      want->path, r ? r->path : "nothing");
     }
 }
 
@@ -288,7 +303,8 @@ static void path_parameters_are_extracted_in_order(void **state)
         }
         /* the values are copies, not pointers into the caller's path */
         memset(path, 'X', strlen(path));
-        for (size_t k = 0; k < n; k++) assert_int_equal(req.param[k][0], 'v');
+        for (size_t k = 0; k < n; k++)
+            assert_int_equal(req.param[k][0], 'v');
         tested++;
     }
     if (!tested) {
@@ -368,8 +384,7 @@ static void allow_lists_every_method_of_the_path_once(void **state)
             probe.arena = req.arena;
             bic_err w;
             char a[64];
-            if (route_match(&probe, bic_routes[j].method, path, &w, a, sizeof(a)) ==
-                &bic_routes[j])
+            if (route_match(&probe, bic_routes[j].method, path, &w, a, sizeof(a)) == &bic_routes[j])
                 served[bic_routes[j].method] = true;
         }
         int other = -1;
@@ -393,7 +408,7 @@ static void allow_lists_every_method_of_the_path_once(void **state)
         for (int m = 0; m < M__MAX; m++)
             if (count[m] != (served[m] ? 1 : 0))
                 test_fail("%s: Allow '%s' lists %s %d times", path, allow,
-                         method_name((bic_method)m), count[m]);
+                          method_name((bic_method)m), count[m]);
         tested++;
     }
     assert_true(tested > 0);
@@ -440,8 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(parameters_are_single_non_empty_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(parameter_values_may_hold_any_segment_text, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(allow_lists_every_method_of_the_path_once, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(allow_lists_every_method_of_the_path_once, setup, teardown),
         cmocka_unit_test_setup_teardown(allow_never_overflows_a_small_buffer, setup, teardown),
     };
     return cmocka_run_group_tests_name("routes", tests, NULL, NULL);
