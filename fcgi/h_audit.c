@@ -6,24 +6,48 @@
 #include "handlers.h"
 #include "util.h"
 
-/* Accepts "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.fff]Z" and returns MariaDB's form, or NULL. */
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+static int num(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/*
+ * Accepts "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SS[.f{1,3}]Z" (UTC) with every field
+ * in range, and returns MariaDB's "YYYY-MM-DD[ HH:MM:SS[.fff]]" in the arena, or NULL.
+ */
 static const char *sql_time(bic_req *req, const char *s)
 {
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     size_t n = strlen(s);
-    if (n != 10 && (n < 20 || n > 24)) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool digit = c >= '0' && c <= '9';
-        bool ok = (i == 4 || i == 7) ? c == '-'
-                  : i == 10          ? c == 'T'
-                  : (i == 13 || i == 16) ? c == ':'
-                  : i == 19          ? (c == '.' || c == 'Z')
-                  : i == n - 1 && n > 10 ? c == 'Z'
-                                     : digit;
-        if (!ok) return NULL;
+    if (n < 10 || !all_digits(s, 4) || s[4] != '-' || !all_digits(s + 5, 2) || s[7] != '-' ||
+        !all_digits(s + 8, 2))
+        return NULL;
+    int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+        return NULL;
+    if (n == 10) return arena_strndup(req->arena, s, 10);
+    if (n < 20 || s[10] != 'T' || !all_digits(s + 11, 2) || s[13] != ':' || !all_digits(s + 14, 2) ||
+        s[16] != ':' || !all_digits(s + 17, 2) || s[n - 1] != 'Z')
+        return NULL;
+    if (num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 59) return NULL;
+    size_t frac = 0;
+    if (n > 20) { /* ".f" to ".fff" before the Z */
+        if (s[19] != '.') return NULL;
+        frac = n - 21;
+        if (frac < 1 || frac > 3 || !all_digits(s + 20, frac)) return NULL;
     }
-    char *out = arena_strndup(req->arena, s, n > 10 ? n - 1 : n);
-    if (n > 10) out[10] = ' ';
+    char *out = arena_strndup(req->arena, s, n - 1);
+    out[10] = ' ';
     return out;
 }
 

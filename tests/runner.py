@@ -86,6 +86,11 @@ class CountingResult(unittest.TextTestResult):
         super().addError(test, err)
         record("failed", "api: " + test.id(), self._exc_info_to_string(err, test))
 
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            record("failed", "api: " + subtest.id(), self._exc_info_to_string(err, test))
+
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
         record("skipped", "api: " + test.id(), reason)
