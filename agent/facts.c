@@ -62,12 +62,14 @@ static void count_cpus(const char *root, long long *cpus, long long *cores)
         snprintf(rel, sizeof(rel), "/sys/devices/system/cpu/%s/online", e->d_name);
         if (read_ll(root, rel, 1) == 0) continue;
         (*cpus)++;
-        snprintf(rel, sizeof(rel), "/sys/devices/system/cpu/%s/topology/physical_package_id", e->d_name);
+        snprintf(rel, sizeof(rel), "/sys/devices/system/cpu/%s/topology/physical_package_id",
+                 e->d_name);
         long long pkg = read_ll(root, rel, 0);
         snprintf(rel, sizeof(rel), "/sys/devices/system/cpu/%s/topology/core_id", e->d_name);
         long long core = read_ll(root, rel, n);
         size_t i = 0;
-        while (i < nseen && !(seen[i][0] == pkg && seen[i][1] == core)) i++;
+        while (i < nseen && !(seen[i][0] == pkg && seen[i][1] == core))
+            i++;
         if (i == nseen && nseen < 1024) {
             seen[nseen][0] = pkg;
             seen[nseen][1] = core;
@@ -104,11 +106,11 @@ static json_t *list_nics(const char *root)
             const char *base = strrchr(link, '/');
             snprintf(driver, sizeof(driver), "%.255s", base ? base + 1 : link);
         }
-        json_array_append_new(nics, json_pack("{s:s, s:I, s:b, s:I, s:s}", "name", e->d_name,
-                                              "speed_mbps", (json_int_t)(speed > 0 ? speed : 0),
-                                              "sriov_capable", total > 0, "sriov_total_vfs",
-                                              (json_int_t)(total > 0 ? total : 0), "driver",
-                                              driver));
+        json_array_append_new(nics,
+                              json_pack("{s:s, s:I, s:b, s:I, s:s}", "name", e->d_name,
+                                        "speed_mbps", (json_int_t)(speed > 0 ? speed : 0),
+                                        "sriov_capable", total > 0, "sriov_total_vfs",
+                                        (json_int_t)(total > 0 ? total : 0), "driver", driver));
     }
     closedir(d);
     return nics;

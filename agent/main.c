@@ -39,8 +39,9 @@ static void add_hypervisor(json_t *facts, const char *uri)
     virConnectGetVersion(c, &ver);
     char vs[32];
     snprintf(vs, sizeof(vs), "%lu.%lu.%lu", ver / 1000000, ver / 1000 % 1000, ver % 1000);
-    json_object_set_new(facts, "hypervisor", json_pack("{s:s, s:s, s:s}", "uri", uri, "type",
-                                                       type ? type : "", "version", vs));
+    json_object_set_new(
+        facts, "hypervisor",
+        json_pack("{s:s, s:s, s:s}", "uri", uri, "type", type ? type : "", "version", vs));
     virConnectClose(c);
 }
 
@@ -50,9 +51,12 @@ int main(int argc, char **argv)
     const char *uri = getenv("BIC_AGENT_URI") ? getenv("BIC_AGENT_URI") : "qemu:///system";
     int i = 1;
     for (; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-r")) root = argv[i + 1];
-        else if (!strcmp(argv[i], "-u")) uri = argv[i + 1];
-        else break;
+        if (!strcmp(argv[i], "-r"))
+            root = argv[i + 1];
+        else if (!strcmp(argv[i], "-u"))
+            uri = argv[i + 1];
+        else
+            break;
     }
     const char *cmd = i < argc ? argv[i] : "";
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -24,10 +24,14 @@ int admin_cli_useradd(const bic_config *cfg, int argc, char **argv)
     const char *username = NULL, *display = "", *role_s = "user";
     int reset = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--username") && i + 1 < argc) username = argv[++i];
-        else if (!strcmp(argv[i], "--role") && i + 1 < argc) role_s = argv[++i];
-        else if (!strcmp(argv[i], "--display-name") && i + 1 < argc) display = argv[++i];
-        else if (!strcmp(argv[i], "--reset")) reset = 1;
+        if (!strcmp(argv[i], "--username") && i + 1 < argc)
+            username = argv[++i];
+        else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+            role_s = argv[++i];
+        else if (!strcmp(argv[i], "--display-name") && i + 1 < argc)
+            display = argv[++i];
+        else if (!strcmp(argv[i], "--reset"))
+            reset = 1;
         else {
             usage();
             return 2;
@@ -72,7 +76,7 @@ int admin_cli_useradd(const bic_config *cfg, int argc, char **argv)
     } else {
         DB_EXEC(db, a, STMT_audit_insert, NULL, P_NULL, P_STR("bicd-cli"),
                 P_STR(reset ? "user.reset_cli" : "user.create_cli"), P_STR("user"), P_STR(username),
-                P_INT(1), P_STR(role_s), P_STR(""), P_STR(""));
+                P_INT(1), P_STR(reset ? "{\"role\":\"reset\"}" : "{}"), P_STR(""), P_STR(""));
         printf("account %s ready (role %s)\n", username, role_s);
         rc = 0;
     }

@@ -56,7 +56,8 @@ void arena_reset(bic_arena *a)
     }
     /* Keep the oldest chunk (the tail) for reuse if it is of the default size. */
     struct chunk *tail = a->head;
-    while (tail && tail->next) tail = tail->next;
+    while (tail && tail->next)
+        tail = tail->next;
     if (tail && tail->size == a->chunk_size) {
         free_chunks(a->head, tail);
         tail->used = 0;
@@ -140,6 +141,7 @@ void *arena_defer(bic_arena *a, void (*fn)(void *), void *ptr)
 size_t arena_bytes(const bic_arena *a)
 {
     size_t n = 0;
-    for (const struct chunk *c = a->head; c; c = c->next) n += c->size;
+    for (const struct chunk *c = a->head; c; c = c->next)
+        n += c->size;
     return n;
 }

@@ -21,8 +21,8 @@ bic_err audit_write(bic_req *req, const char *action, const char *target_type,
                     const char *target_id, bool success, json_t *summary);
 
 /* Same, naming the actor explicitly (sign-in attempts, where nobody is signed in yet). */
-bic_err audit_write_as(bic_req *req, long long actor_id, const char *actor_name,
-                       const char *action, const char *target_type, const char *target_id,
-                       bool success, json_t *summary);
+bic_err audit_write_as(bic_req *req, long long actor_id, const char *actor_name, const char *action,
+                       const char *target_type, const char *target_id, bool success,
+                       json_t *summary);
 
 #endif

@@ -45,7 +45,8 @@ static int set_value(bic_config *cfg, const struct key *k, const char *value, ch
     char *end;
     errno = 0;
     long v = strtol(value, &end, 0); /* base 0: "0660" is octal, as in socket_mode */
-    while (*end && isspace((unsigned char)*end)) end++;
+    while (*end && isspace((unsigned char)*end))
+        end++;
     if (errno || end == value || *end) {
         snprintf(err, errlen, "[%s] %s: '%s' is not a number", k->section, k->name, value);
         return -1;
@@ -81,8 +82,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 int config_load(bic_config *cfg, const char *path, char *err, unsigned errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
-#define BIC_X_DEF_STR(sec, nm, def) cfg->sec##_##nm = strdup(def);
-#define BIC_X_DEF_INT(sec, nm, def) cfg->sec##_##nm = (def);
+#define BIC_X_DEF_STR(sec, nm, def)   cfg->sec##_##nm = strdup(def);
+#define BIC_X_DEF_INT(sec, nm, def)   cfg->sec##_##nm = (def);
 #define BIC_X_DEF(sec, nm, type, def) BIC_X_DEF_##type(sec, nm, def)
     BIC_CONFIG_KEYS(BIC_X_DEF)
 #undef BIC_X_DEF
@@ -111,7 +112,8 @@ int config_load(bic_config *cfg, const char *path, char *err, unsigned errlen)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char var[96];
         snprintf(var, sizeof(var), "BIC_%s_%s", keys[i].section, keys[i].name);
-        for (char *p = var; *p; p++) *p = (char)toupper((unsigned char)*p);
+        for (char *p = var; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
         const char *v = getenv(var);
         if (v && set_value(cfg, &keys[i], v, err, errlen) < 0) return -1;
     }

@@ -11,38 +11,37 @@
 #include <stdbool.h>
 
 /* X(section, name, type: STR|INT, default) ; the struct field is section_name */
-#define BIC_CONFIG_KEYS(X)                                                                 \
-    X(server, socket, STR, "/run/bic/bicd.sock")                                          \
-    X(server, socket_mode, INT, 0660)                                                      \
-    X(server, threads, INT, 4)                                                             \
-    X(server, backlog, INT, 1024)                                                          \
-    X(server, pidfile, STR, "")                                                            \
-    X(server, public_origin, STR, "")                                                      \
-    X(server, trusted_proxy, STR, "127.0.0.1")                                             \
-    X(database, host, STR, "")                                                             \
-    X(database, port, INT, 3306)                                                           \
-    X(database, socket, STR, "/run/mysqld/mysqld.sock")                                   \
-    X(database, name, STR, "bic")                                                          \
-    X(database, user, STR, "bic")                                                          \
-    X(database, password, STR, "")                                                         \
-    X(database, connect_timeout, INT, 2)                                                   \
-    X(database, io_timeout, INT, 5)                                                        \
-    X(migrate, user, STR, "bic_migrate")                                                   \
-    X(migrate, password, STR, "")                                                          \
-    X(migrate, dir, STR, "/usr/share/bic/sql")                                             \
-    X(log, access, STR, "")                                                                \
-    X(log, error, STR, "")                                                                 \
-    X(auth, secret_file, STR, "/etc/bic/jwt.key")                                          \
-    X(auth, issuer, STR, "bic")                                                            \
-    X(auth, audience, STR, "bic-portal")                                                   \
-    X(auth, access_ttl, INT, 900)                                                          \
-    X(auth, refresh_ttl, INT, 43200)                                                       \
-    X(auth, argon2_memory_kib, INT, 19456)                                                 \
-    X(auth, argon2_time, INT, 2)                                                           \
-    X(auth, argon2_lanes, INT, 1)                                                          \
-    X(auth, max_concurrent_hashes, INT, 0)                                                 \
-    X(auth, lockout_threshold, INT, 5)                                                     \
-    X(auth, lockout_base_seconds, INT, 30)                                                 \
+#define BIC_CONFIG_KEYS(X)                                                                         \
+    X(server, socket, STR, "/run/bic/bicd.sock")                                                   \
+    X(server, socket_mode, INT, 0660)                                                              \
+    X(server, threads, INT, 4)                                                                     \
+    X(server, backlog, INT, 1024)                                                                  \
+    X(server, pidfile, STR, "")                                                                    \
+    X(server, public_origin, STR, "")                                                              \
+    X(database, host, STR, "")                                                                     \
+    X(database, port, INT, 3306)                                                                   \
+    X(database, socket, STR, "/run/mysqld/mysqld.sock")                                            \
+    X(database, name, STR, "bic")                                                                  \
+    X(database, user, STR, "bic")                                                                  \
+    X(database, password, STR, "")                                                                 \
+    X(database, connect_timeout, INT, 2)                                                           \
+    X(database, io_timeout, INT, 5)                                                                \
+    X(migrate, user, STR, "bic_migrate")                                                           \
+    X(migrate, password, STR, "")                                                                  \
+    X(migrate, dir, STR, "/usr/share/bic/sql")                                                     \
+    X(log, access, STR, "")                                                                        \
+    X(log, error, STR, "")                                                                         \
+    X(auth, secret_file, STR, "/etc/bic/jwt.key")                                                  \
+    X(auth, issuer, STR, "bic")                                                                    \
+    X(auth, audience, STR, "bic-portal")                                                           \
+    X(auth, access_ttl, INT, 900)                                                                  \
+    X(auth, refresh_ttl, INT, 43200)                                                               \
+    X(auth, argon2_memory_kib, INT, 19456)                                                         \
+    X(auth, argon2_time, INT, 2)                                                                   \
+    X(auth, argon2_lanes, INT, 1)                                                                  \
+    X(auth, max_concurrent_hashes, INT, 0)                                                         \
+    X(auth, lockout_threshold, INT, 5)                                                             \
+    X(auth, lockout_base_seconds, INT, 30)                                                         \
     X(auth, lockout_max_seconds, INT, 900)
 
 #define BIC_CFG_TYPE_STR char *

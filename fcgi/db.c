@@ -29,7 +29,8 @@ struct bic_db {
     const char *request_id;
     enum err_class last;
     unsigned long long affected, insert_id;
-    bool in_tx;
+    bool in_tx;    /* the server-side transaction is open on conn */
+    bool tx_scope; /* inside db_tx's fn: never reconnect or retry on our own */
 };
 
 const char *db_stmt_sql(bic_stmt id)
@@ -91,11 +92,14 @@ MYSQL *db_raw(bic_db *db)
 static enum err_class classify(unsigned err)
 {
     switch (err) {
-    case 0: return EC_NONE;
+    case 0:
+        return EC_NONE;
     case ER_DUP_ENTRY:
-    case ER_DUP_KEY: return EC_DUP;
+    case ER_DUP_KEY:
+        return EC_DUP;
     case ER_LOCK_DEADLOCK:
-    case ER_LOCK_WAIT_TIMEOUT: return EC_RETRY;
+    case ER_LOCK_WAIT_TIMEOUT:
+        return EC_RETRY;
     case CR_SERVER_GONE_ERROR:
     case CR_SERVER_LOST:
     case CR_CONNECTION_ERROR:
@@ -104,19 +108,26 @@ static enum err_class classify(unsigned err)
     case ER_CONNECTION_KILLED:
     case ER_SERVER_SHUTDOWN:
     case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
-    case CR_COMMANDS_OUT_OF_SYNC: return EC_GONE;
-    default: return EC_OTHER;
+    case CR_COMMANDS_OUT_OF_SYNC:
+        return EC_GONE;
+    default:
+        return EC_OTHER;
     }
 }
 
 static bic_err class_to_err(enum err_class c)
 {
     switch (c) {
-    case EC_NONE: return BIC_E_OK;
-    case EC_DUP: return BIC_E_CONFLICT;
-    case EC_RETRY: return BIC_E_UNAVAILABLE;
-    case EC_GONE: return BIC_E_DB_UNAVAILABLE;
-    default: return BIC_E_INTERNAL;
+    case EC_NONE:
+        return BIC_E_OK;
+    case EC_DUP:
+        return BIC_E_CONFLICT;
+    case EC_RETRY:
+        return BIC_E_UNAVAILABLE;
+    case EC_GONE:
+        return BIC_E_DB_UNAVAILABLE;
+    default:
+        return BIC_E_INTERNAL;
     }
 }
 
@@ -143,8 +154,8 @@ bic_err db_ensure(bic_db *db)
     if (!mysql_real_connect(c, use_tcp ? host : "localhost", db->user, db->password,
                             db->cfg->database_name, (unsigned)db->cfg->database_port,
                             use_tcp ? NULL : sock, CLIENT_MULTI_STATEMENTS | CLIENT_FOUND_ROWS)) {
-        LOG_ERROR(db->request_id, "cannot connect to MariaDB (%s) as %s: %s",
-                  use_tcp ? host : sock, db->user, mysql_error(c));
+        LOG_ERROR(db->request_id, "cannot connect to MariaDB (%s) as %s: %s", use_tcp ? host : sock,
+                  db->user, mysql_error(c));
         mysql_close(c);
         db->last = EC_GONE;
         return BIC_E_DB_UNAVAILABLE;
@@ -162,8 +173,8 @@ static enum err_class stmt_failed(bic_db *db, bic_stmt id, MYSQL_STMT *st, const
     enum err_class c = classify(code);
     db->last = c;
     if (c != EC_DUP)
-        LOG_ERROR(db->request_id, "statement %s: %s failed: %u %s", catalogue[id].name, step,
-                  code, msg);
+        LOG_ERROR(db->request_id, "statement %s: %s failed: %u %s", catalogue[id].name, step, code,
+                  msg);
     if (st) mysql_stmt_reset(st); /* connector-c can hang on reuse otherwise */
     if (c == EC_GONE) disconnect(db);
     return c;
@@ -229,7 +240,8 @@ static bic_err fetch_rows(bic_db *db, bic_stmt id, MYSQL_STMT *st, bic_arena *a,
         for (size_t c = 0; c < ncols; c++) {
             size_t k = r * ncols + c;
             if (nulls[c]) continue;
-            unsigned long n = lengths[c] < bind[c].buffer_length ? lengths[c] : bind[c].buffer_length;
+            unsigned long n =
+                lengths[c] < bind[c].buffer_length ? lengths[c] : bind[c].buffer_length;
             out->cell[k] = arena_strndup(a, bind[c].buffer, n);
             out->len[k] = n;
         }
@@ -238,9 +250,14 @@ static bic_err fetch_rows(bic_db *db, bic_stmt id, MYSQL_STMT *st, bic_arena *a,
     return BIC_E_OK;
 }
 
-static bic_err exec_once(bic_db *db, bic_arena *a, bic_stmt id, const bic_param *params,
-                         size_t n, bic_rows *out)
+static bic_err exec_once(bic_db *db, bic_arena *a, bic_stmt id, const bic_param *params, size_t n,
+                         bic_rows *out)
 {
+    if (!db->conn && db->tx_scope) {
+        /* the transaction died with its connection: a fresh one would autocommit */
+        db->last = EC_GONE;
+        return BIC_E_DB_UNAVAILABLE;
+    }
     if (db_ensure(db) != BIC_E_OK) return BIC_E_DB_UNAVAILABLE;
     MYSQL_STMT *st = prepared(db, id);
     if (!st) return class_to_err(db->last == EC_NONE ? EC_OTHER : db->last);
@@ -253,7 +270,9 @@ static bic_err exec_once(bic_db *db, bic_arena *a, bic_stmt id, const bic_param 
     memset(bind, 0, sizeof(bind));
     for (size_t i = 0; i < n; i++) {
         switch (params[i].type) {
-        case BP_NULL: bind[i].buffer_type = MYSQL_TYPE_NULL; break;
+        case BP_NULL:
+            bind[i].buffer_type = MYSQL_TYPE_NULL;
+            break;
         case BP_INT:
             bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
             bind[i].buffer = (void *)&params[i].i;
@@ -291,7 +310,8 @@ bic_err db_exec(bic_db *db, bic_arena *a, bic_stmt id, const bic_param *params, 
      * transaction, a read-only statement is always safe to run again on a fresh
      * connection.
      */
-    if (e == BIC_E_DB_UNAVAILABLE && was_connected && !db->in_tx && (catalogue[id].flags & DB_RO)) {
+    if (e == BIC_E_DB_UNAVAILABLE && was_connected && !db->tx_scope &&
+        (catalogue[id].flags & DB_RO)) {
         db->last = EC_NONE;
         e = exec_once(db, a, id, params, n, out);
     }
@@ -336,7 +356,9 @@ bic_err db_tx(bic_db *db, bic_tx_fn fn, void *ctx)
             return class_to_err(c == EC_NONE ? EC_OTHER : c);
         }
         db->in_tx = true;
+        db->tx_scope = true;
         bic_err e = fn(db, ctx);
+        db->tx_scope = false;
         if (e == BIC_E_OK) {
             if (!mysql_commit(db->conn)) {
                 mysql_autocommit(db->conn, 1);
@@ -344,7 +366,8 @@ bic_err db_tx(bic_db *db, bic_tx_fn fn, void *ctx)
                 return BIC_E_OK;
             }
             enum err_class c = classify(mysql_errno(db->conn));
-            LOG_ERROR(db->request_id, "commit: %u %s", mysql_errno(db->conn), mysql_error(db->conn));
+            LOG_ERROR(db->request_id, "commit: %u %s", mysql_errno(db->conn),
+                      mysql_error(db->conn));
             db->last = c;
             if (c == EC_GONE) {
                 /* Outcome unknown: never re-run; the caller reports unavailable. */

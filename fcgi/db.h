@@ -82,8 +82,8 @@ bic_err db_ensure(bic_db *db);
  */
 bic_err db_exec(bic_db *db, bic_arena *a, bic_stmt id, const bic_param *params, size_t n,
                 bic_rows *out);
-#define DB_EXEC(db, a, id, out, ...)                                                       \
-    db_exec((db), (a), (id), (bic_param[]){__VA_ARGS__},                                   \
+#define DB_EXEC(db, a, id, out, ...)                                                               \
+    db_exec((db), (a), (id), (bic_param[]){__VA_ARGS__},                                           \
             sizeof((bic_param[]){__VA_ARGS__}) / sizeof(bic_param), (out))
 #define DB_EXEC0(db, a, id, out) db_exec((db), (a), (id), NULL, 0, (out))
 

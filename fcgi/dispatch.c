@@ -22,8 +22,8 @@ static bic_err run(bic_req *req, bic_resp *resp)
     char allow[64];
     bic_err why = BIC_E_OK;
     req->method = method_parse(req->method_str);
-    const bic_route *r = route_match(req, req->method, req->path ? req->path : "", &why, allow,
-                                     sizeof(allow));
+    const bic_route *r =
+        route_match(req, req->method, req->path ? req->path : "", &why, allow, sizeof(allow));
     if (!r) {
         if (why == BIC_E_METHOD_NOT_ALLOWED) {
             resp_header(req, resp, "Allow: %s", allow);
@@ -71,7 +71,9 @@ static bic_err run(bic_req *req, bic_resp *resp)
 bic_err dispatch(bic_req *req, bic_resp *resp)
 {
     bic_err e = run(req, resp);
-    if (e != BIC_E_OK) resp_error(req, resp, e);
-    else if (!resp->status) resp->status = resp->body || resp->raw ? 200 : 204;
+    if (e != BIC_E_OK)
+        resp_error(req, resp, e);
+    else if (!resp->status)
+        resp->status = resp->body || resp->raw ? 200 : 204;
     return e;
 }

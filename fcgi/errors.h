@@ -10,24 +10,24 @@
 #define BIC_ERRORS_H
 
 /*  X(enum suffix, HTTP status, stable name, default message) */
-#define BIC_ERRORS(X)                                                                      \
-    X(OK, 200, "ok", "ok")                                                                 \
-    X(BAD_REQUEST, 400, "bad_request", "the request is malformed")                        \
-    X(BAD_JSON, 400, "bad_json", "the request body is not valid JSON")                     \
-    X(VALIDATION, 422, "validation_failed", "a field has an invalid value")                \
-    X(UNAUTHENTICATED, 401, "unauthenticated", "sign in first")                           \
-    X(BAD_CREDENTIALS, 401, "bad_credentials", "wrong user name or password")             \
-    X(FORBIDDEN, 403, "forbidden", "you are not allowed to do this")                      \
-    X(CSRF, 403, "csrf_failed", "missing or wrong CSRF token or Origin")                  \
-    X(NOT_FOUND, 404, "not_found", "no such resource")                                    \
-    X(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed on this path")   \
-    X(CONFLICT, 409, "conflict", "the resource already exists or was changed")            \
-    X(TOO_LARGE, 413, "payload_too_large", "the request body is too large")               \
-    X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "send application/json")          \
-    X(LOCKED, 423, "account_locked", "too many failed attempts; try again later")          \
-    X(RATE_LIMITED, 429, "rate_limited", "too many requests; slow down")                  \
-    X(INTERNAL, 500, "internal", "internal error")                                        \
-    X(DB_UNAVAILABLE, 503, "database_unavailable", "the database is unreachable")         \
+#define BIC_ERRORS(X)                                                                              \
+    X(OK, 200, "ok", "ok")                                                                         \
+    X(BAD_REQUEST, 400, "bad_request", "the request is malformed")                                 \
+    X(BAD_JSON, 400, "bad_json", "the request body is not valid JSON")                             \
+    X(VALIDATION, 422, "validation_failed", "a field has an invalid value")                        \
+    X(UNAUTHENTICATED, 401, "unauthenticated", "sign in first")                                    \
+    X(BAD_CREDENTIALS, 401, "bad_credentials", "wrong user name or password")                      \
+    X(FORBIDDEN, 403, "forbidden", "you are not allowed to do this")                               \
+    X(CSRF, 403, "csrf_failed", "missing or wrong CSRF token or Origin")                           \
+    X(NOT_FOUND, 404, "not_found", "no such resource")                                             \
+    X(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "method not allowed on this path")            \
+    X(CONFLICT, 409, "conflict", "the resource already exists or was changed")                     \
+    X(TOO_LARGE, 413, "payload_too_large", "the request body is too large")                        \
+    X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "send application/json")                   \
+    X(LOCKED, 423, "account_locked", "too many failed attempts; try again later")                  \
+    X(RATE_LIMITED, 429, "rate_limited", "too many requests; slow down")                           \
+    X(INTERNAL, 500, "internal", "internal error")                                                 \
+    X(DB_UNAVAILABLE, 503, "database_unavailable", "the database is unreachable")                  \
     X(UNAVAILABLE, 503, "unavailable", "the service is temporarily unavailable")
 
 typedef enum {

@@ -16,7 +16,8 @@ static bool all_digits(const char *s, size_t n)
 static int num(const char *s, size_t n)
 {
     int v = 0;
-    for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
     return v;
 }
 
@@ -33,11 +34,12 @@ static const char *sql_time(bic_req *req, const char *s)
         return NULL;
     int y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap))
         return NULL;
     if (n == 10) return arena_strndup(req->arena, s, 10);
-    if (n < 20 || s[10] != 'T' || !all_digits(s + 11, 2) || s[13] != ':' || !all_digits(s + 14, 2) ||
-        s[16] != ':' || !all_digits(s + 17, 2) || s[n - 1] != 'Z')
+    if (n < 20 || s[10] != 'T' || !all_digits(s + 11, 2) || s[13] != ':' ||
+        !all_digits(s + 14, 2) || s[16] != ':' || !all_digits(s + 17, 2) || s[n - 1] != 'Z')
         return NULL;
     if (num(s + 11, 2) > 23 || num(s + 14, 2) > 59 || num(s + 17, 2) > 59) return NULL;
     size_t frac = 0;
@@ -54,10 +56,8 @@ static const char *sql_time(bic_req *req, const char *s)
 bic_err h_audit_list(bic_req *req, bic_resp *resp)
 {
     long long limit, before;
-    bic_err e = query_int(req, "limit", 100, 1000, &limit);
-    if (e == BIC_E_OK) e = query_int(req, "before", (1LL << 62), (1LL << 62), &before);
+    bic_err e = query_page(req, 100, 1000, "before", 1LL << 62, &limit, &before);
     if (e != BIC_E_OK) return e;
-    if (limit == 0) limit = 100;
     const char *f[4] = {req_query(req, "action"), req_query(req, "actor"),
                         req_query(req, "target_type"), req_query(req, "target_id")};
     for (int i = 0; i < 4; i++)
@@ -66,28 +66,29 @@ bic_err h_audit_list(bic_req *req, bic_resp *resp)
     const char *s1 = since && *since ? sql_time(req, since) : NULL;
     const char *s2 = until && *until ? sql_time(req, until) : NULL;
     if ((since && *since && !s1) || (until && *until && !s2))
-        return fail(req, BIC_E_VALIDATION,
-                    "since and until must be dates (2026-01-31) or UTC times (2026-01-31T08:00:00Z)");
+        return fail(
+            req, BIC_E_VALIDATION,
+            "since and until must be dates (2026-01-31) or UTC times (2026-01-31T08:00:00Z)");
     bic_rows rows;
-    e = DB_EXEC(req->db, req->arena, STMT_audit_list, &rows, P_INT(before), P_STR(f[0]), P_STR(f[0]),
-                P_STR(f[1]), P_STR(f[1]), P_STR(f[2]), P_STR(f[2]), P_STR(f[3]), P_STR(f[3]),
-                P_STR(s1), P_STR(s1), P_STR(s2), P_STR(s2), P_INT(limit));
+    e = DB_EXEC(req->db, req->arena, STMT_audit_list, &rows, P_INT(before), P_STR(f[0]),
+                P_STR(f[0]), P_STR(f[1]), P_STR(f[1]), P_STR(f[2]), P_STR(f[2]), P_STR(f[3]),
+                P_STR(f[3]), P_STR(s1), P_STR(s1), P_STR(s2), P_STR(s2), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "audit query failed");
     json_t *items = json_array();
     for (size_t i = 0; i < rows.nrows; i++) {
         json_error_t jerr;
         json_t *summary = json_loads(rows_str(&rows, i, 7), 0, &jerr);
         json_array_append_new(
-            items, json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:b, s:o, s:s}", "id",
-                             (json_int_t)rows_int(&rows, i, 0), "at",
-                             json_time(req, rows_str(&rows, i, 1)), "actor_name",
-                             rows_str(&rows, i, 2), "action", rows_str(&rows, i, 3), "target_type",
-                             rows_str(&rows, i, 4), "target_id", rows_str(&rows, i, 5), "success",
-                             rows_int(&rows, i, 6) != 0, "summary",
-                             summary ? summary : json_object(), "source_ip", rows_str(&rows, i, 8)));
+            items,
+            json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:b, s:o, s:s}", "id",
+                      (json_int_t)rows_int(&rows, i, 0), "at",
+                      json_time(req, rows_str(&rows, i, 1)), "actor_name", rows_str(&rows, i, 2),
+                      "action", rows_str(&rows, i, 3), "target_type", rows_str(&rows, i, 4),
+                      "target_id", rows_str(&rows, i, 5), "success", rows_int(&rows, i, 6) != 0,
+                      "summary", summary ? summary : json_object(), "source_ip",
+                      rows_str(&rows, i, 8)));
     }
-    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
-                                               : json_null();
-    resp_json(req, resp, 200, json_pack("{s:o, s:o}", "items", items, "next_before", next));
+    resp_json(req, resp, 200,
+              json_pack("{s:o, s:o}", "items", items, "next_before", page_next(&rows, limit)));
     return BIC_E_OK;
 }

@@ -21,12 +21,12 @@ const bic_field fields_password_change[] = {
     {0},
 };
 
-static json_t *me_json(long long id, const char *username, const char *display,
-                       bic_role role, const char *csrf, long expires_in)
+static json_t *me_json(long long id, const char *username, const char *display, bic_role role,
+                       const char *csrf, long expires_in)
 {
-    return json_pack("{s:{s:I, s:s, s:s, s:s}, s:s, s:i}", "user", "id", (json_int_t)id,
-                     "username", username, "display_name", display ? display : "", "role",
-                     role_name(role), "csrf_token", csrf, "expires_in", (int)expires_in);
+    return json_pack("{s:{s:I, s:s, s:s, s:s}, s:s, s:i}", "user", "id", (json_int_t)id, "username",
+                     username, "display_name", display ? display : "", "role", role_name(role),
+                     "csrf_token", csrf, "expires_in", (int)expires_in);
 }
 
 bic_err h_auth_csrf_get(bic_req *req, bic_resp *resp)
@@ -108,7 +108,9 @@ bic_err h_auth_login(bic_req *req, bic_resp *resp)
     bic_role role = rows.nrows ? role_parse(rows_str(&rows, 0, 3)) : ROLE__MAX;
     if (!ok || disabled || role == ROLE__MAX) {
         struct login_fail_ctx c = {req, username, uid,
-                                   !rows.nrows ? "unknown user" : disabled ? "disabled" : "wrong password"};
+                                   !rows.nrows ? "unknown user"
+                                   : disabled  ? "disabled"
+                                               : "wrong password"};
         e = db_tx(req->db, login_fail_tx, &c);
         if (e != BIC_E_OK) return fail(req, e, "cannot record the failed sign-in");
         /* one answer for unknown user, wrong password and disabled account */
@@ -117,17 +119,25 @@ bic_err h_auth_login(bic_req *req, bic_resp *resp)
     struct login_ok_ctx c = {req, resp, resp->nheaders, username, uid, NULL};
     e = db_tx(req->db, login_ok_tx, &c);
     if (e != BIC_E_OK) return e;
-    resp_json(req, resp, 200,
-              me_json(uid, username, rows_str(&rows, 0, 4), role, c.csrf, req->cfg->auth_access_ttl));
+    resp_json(
+        req, resp, 200,
+        me_json(uid, username, rows_str(&rows, 0, 4), role, c.csrf, req->cfg->auth_access_ttl));
     return BIC_E_OK;
+}
+
+static bic_err logout_tx(bic_db *db, void *arg)
+{
+    bic_req *req = arg;
+    bic_err e = DB_EXEC(db, req->arena, STMT_session_revoke, NULL, P_INT(req->who.session_id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot revoke the session");
+    return audit_write(req, "auth.logout", "session",
+                       arena_printf(req->arena, "%lld", req->who.session_id), true, NULL);
 }
 
 bic_err h_auth_logout(bic_req *req, bic_resp *resp)
 {
-    bic_err e = DB_EXEC(req->db, req->arena, STMT_session_revoke, NULL, P_INT(req->who.session_id));
-    if (e != BIC_E_OK) return fail(req, e, "cannot revoke the session");
-    audit_write(req, "auth.logout", "session", arena_printf(req->arena, "%lld", req->who.session_id),
-                true, NULL);
+    bic_err e = db_tx(req->db, logout_tx, req);
+    if (e != BIC_E_OK) return e;
     session_clear_cookies(req, resp);
     resp->status = 204;
     return BIC_E_OK;
@@ -137,8 +147,8 @@ bic_err h_auth_me(bic_req *req, bic_resp *resp)
 {
     long left = (long)(req->who.token_exp - time(NULL));
     resp_json(req, resp, 200,
-              me_json(req->who.user_id, req->who.username, req->who.display_name,
-                      req->who.role, req->who.csrf, left > 0 ? left : 0));
+              me_json(req->who.user_id, req->who.username, req->who.display_name, req->who.role,
+                      req->who.csrf, left > 0 ? left : 0));
     return BIC_E_OK;
 }
 
@@ -167,7 +177,8 @@ bic_err h_auth_refresh(bic_req *req, bic_resp *resp)
     if (e != BIC_E_OK) return fail(req, e, "cannot rotate the session");
     if (db_affected(req->db) != 1) { /* a concurrent refresh won */
         session_clear_cookies(req, resp);
-        return fail(req, BIC_E_UNAUTHENTICATED, "the session was refreshed elsewhere; sign in again");
+        return fail(req, BIC_E_UNAUTHENTICATED,
+                    "the session was refreshed elsewhere; sign in again");
     }
     e = session_set_access_cookie(req, resp, uid, sid);
     if (e != BIC_E_OK) return e;
@@ -214,7 +225,8 @@ bic_err h_auth_password(bic_req *req, bic_resp *resp)
     e = password_verify(cur, rows.nrows ? rows_str(&rows, 0, 0) : NULL, &ok);
     if (e != BIC_E_OK) return fail(req, e, "password check unavailable");
     if (!ok) {
-        struct login_fail_ctx c = {req, req->who.username, req->who.user_id, "wrong current password"};
+        struct login_fail_ctx c = {req, req->who.username, req->who.user_id,
+                                   "wrong current password"};
         db_tx(req->db, login_fail_tx, &c);
         return fail(req, BIC_E_FORBIDDEN, "the current password is wrong");
     }

@@ -1,6 +1,6 @@
 /*
- * h_groups.c - groups and memberships (admin role). Entitlements to pools are
- * granted to groups by the pools API; directory groups will map onto these.
+ * h_groups.c - groups and memberships (admin role). Groups are what pool
+ * entitlements and directory group mappings will refer to; neither exists yet.
  */
 #include <string.h>
 
@@ -38,10 +38,8 @@ static bic_err load_group(bic_req *req, long long id, bic_rows *rows)
 bic_err h_groups_list(bic_req *req, bic_resp *resp)
 {
     long long limit, after;
-    bic_err e = query_int(req, "limit", 50, 500, &limit);
-    if (e == BIC_E_OK) e = query_int(req, "after", 0, (1LL << 62), &after);
+    bic_err e = query_page(req, 50, 500, "after", 0, &limit, &after);
     if (e != BIC_E_OK) return e;
-    if (limit == 0) limit = 50;
     const char *q = req_query(req, "q");
     const char *like = like_prefix(req, q && *q ? q : NULL);
     bic_rows rows, count;
@@ -51,12 +49,11 @@ bic_err h_groups_list(bic_req *req, bic_resp *resp)
         e = DB_EXEC(req->db, req->arena, STMT_group_count, &count, P_STR(like), P_STR(like));
     if (e != BIC_E_OK) return fail(req, e, "group list failed");
     json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++) json_array_append_new(items, group_json(&rows, i));
-    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
-                                               : json_null();
+    for (size_t i = 0; i < rows.nrows; i++)
+        json_array_append_new(items, group_json(&rows, i));
     resp_json(req, resp, 200,
-              json_pack("{s:o, s:o, s:I}", "items", items, "next_after", next, "total",
-                        (json_int_t)rows_int(&count, 0, 0)));
+              json_pack("{s:o, s:o, s:I}", "items", items, "next_after", page_next(&rows, limit),
+                        "total", (json_int_t)rows_int(&count, 0, 0)));
     return BIC_E_OK;
 }
 
@@ -162,18 +159,17 @@ bic_err h_groups_members(bic_req *req, bic_resp *resp)
     long long id, limit, after;
     bic_rows g, rows;
     bic_err e = param_id(req, 0, &id);
-    if (e == BIC_E_OK) e = query_int(req, "limit", 100, 1000, &limit);
-    if (e == BIC_E_OK) e = query_int(req, "after", 0, (1LL << 62), &after);
+    if (e == BIC_E_OK) e = query_page(req, 100, 1000, "after", 0, &limit, &after);
     if (e == BIC_E_OK) e = load_group(req, id, &g);
     if (e != BIC_E_OK) return e;
-    if (limit == 0) limit = 100;
-    e = DB_EXEC(req->db, req->arena, STMT_group_members, &rows, P_INT(id), P_INT(after), P_INT(limit));
+    e = DB_EXEC(req->db, req->arena, STMT_group_members, &rows, P_INT(id), P_INT(after),
+                P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "member list failed");
     json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++) json_array_append_new(items, user_json(req, &rows, i));
-    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
-                                               : json_null();
-    resp_json(req, resp, 200, json_pack("{s:o, s:o}", "items", items, "next_after", next));
+    for (size_t i = 0; i < rows.nrows; i++)
+        json_array_append_new(items, user_json(req, &rows, i));
+    resp_json(req, resp, 200,
+              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
     return BIC_E_OK;
 }
 

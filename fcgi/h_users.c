@@ -38,12 +38,11 @@ const bic_field fields_user_password[] = {
 
 json_t *user_json(bic_req *req, const bic_rows *r, size_t i)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id",
-                     (json_int_t)rows_int(r, i, 0), "username", rows_str(r, i, 1), "display_name",
-                     rows_str(r, i, 2), "email", rows_str(r, i, 3), "role", rows_str(r, i, 4),
-                     "disabled", rows_int(r, i, 5) != 0, "last_login_at",
-                     json_time(req, rows_str(r, i, 6)), "created_at",
-                     json_time(req, rows_str(r, i, 7)));
+    return json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", (json_int_t)rows_int(r, i, 0), "username",
+        rows_str(r, i, 1), "display_name", rows_str(r, i, 2), "email", rows_str(r, i, 3), "role",
+        rows_str(r, i, 4), "disabled", rows_int(r, i, 5) != 0, "last_login_at",
+        json_time(req, rows_str(r, i, 6)), "created_at", json_time(req, rows_str(r, i, 7)));
 }
 
 static bool username_ok(const char *s)
@@ -56,10 +55,8 @@ static bool username_ok(const char *s)
 bic_err h_users_list(bic_req *req, bic_resp *resp)
 {
     long long limit, after;
-    bic_err e = query_int(req, "limit", 50, 500, &limit);
-    if (e == BIC_E_OK) e = query_int(req, "after", 0, (1LL << 62), &after);
+    bic_err e = query_page(req, 50, 500, "after", 0, &limit, &after);
     if (e != BIC_E_OK) return e;
-    if (limit == 0) limit = 50;
     const char *q = req_query(req, "q");
     if (q && !*q) q = NULL;
     const char *like = like_prefix(req, q);
@@ -80,12 +77,11 @@ bic_err h_users_list(bic_req *req, bic_resp *resp)
                     P_STR(like), P_STR(role), P_STR(role), dp, dp);
     if (e != BIC_E_OK) return fail(req, e, "user list failed");
     json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++) json_array_append_new(items, user_json(req, &rows, i));
-    json_t *next = rows.nrows == (size_t)limit ? json_integer(rows_int(&rows, rows.nrows - 1, 0))
-                                               : json_null();
+    for (size_t i = 0; i < rows.nrows; i++)
+        json_array_append_new(items, user_json(req, &rows, i));
     resp_json(req, resp, 200,
-              json_pack("{s:o, s:o, s:I}", "items", items, "next_after", next, "total",
-                        (json_int_t)rows_int(&count, 0, 0)));
+              json_pack("{s:o, s:o, s:I}", "items", items, "next_after", page_next(&rows, limit),
+                        "total", (json_int_t)rows_int(&count, 0, 0)));
     return BIC_E_OK;
 }
 
@@ -144,8 +140,7 @@ bic_err h_users_create(bic_req *req, bic_resp *resp)
 {
     const char *username = json_get_str(req->json, "username", "");
     if (!username_ok(username))
-        return fail(req, BIC_E_VALIDATION,
-                    "username may hold letters, digits and . _ @ - only");
+        return fail(req, BIC_E_VALIDATION, "username may hold letters, digits and . _ @ - only");
     char why[128], hash[PASSWORD_HASH_LEN];
     if (!password_acceptable(json_get_str(req->json, "password", ""), why, sizeof(why)))
         return fail(req, BIC_E_VALIDATION, "%s", why);
@@ -203,8 +198,9 @@ static bic_err update_tx(bic_db *db, void *arg)
     const char *action = disabled && !was_disabled   ? "user.disable"
                          : !disabled && was_disabled ? "user.enable"
                                                      : "user.update";
-    return audit_write(req, action, "user", req->param[0], true,
-                       json_pack("{s:s, s:o}", "username", rows_str(&cur, 0, 1), "changes", changes));
+    return audit_write(
+        req, action, "user", req->param[0], true,
+        json_pack("{s:s, s:o}", "username", rows_str(&cur, 0, 1), "changes", changes));
 }
 
 bic_err h_users_update(bic_req *req, bic_resp *resp)
@@ -238,7 +234,7 @@ static bic_err reset_tx(bic_db *db, void *arg)
     if (e == BIC_E_OK)
         e = audit_write(req, "user.password_reset", "user", req->param[0], true,
                         json_pack("{s:s}", "username", rows_str(&cur, 0, 1)));
-    return e == BIC_E_OK || req->err_msg[0] ? e : fail(req, e, "cannot reset the password");
+    return e; /* every step above reported its own failure */
 }
 
 bic_err h_users_password(bic_req *req, bic_resp *resp)

@@ -82,8 +82,8 @@ bic_err fail_at(bic_req *req, bic_err code, const char *file, int line, const ch
 void resp_error(bic_req *req, bic_resp *resp, bic_err code)
 {
     /* 5xx: only the safe default text, whatever an earlier fail() recorded */
-    const char *msg = req->err_msg[0] && bic_err_status(code) < 500 ? req->err_msg
-                                                                     : bic_err_message(code);
+    const char *msg =
+        req->err_msg[0] && bic_err_status(code) < 500 ? req->err_msg : bic_err_message(code);
     json_t *err = json_pack("{s:s, s:s, s:s}", "code", bic_err_name(code), "message", msg,
                             "request_id", req->request_id);
     if (!err) /* message was not valid UTF-8 */
@@ -149,7 +149,8 @@ const char *req_cookie(bic_req *req, const char *name)
     const char *c = req->cookie;
     size_t nlen = strlen(name);
     while (c && *c) {
-        while (*c == ' ' || *c == ';') c++;
+        while (*c == ' ' || *c == ';')
+            c++;
         const char *semi = strchr(c, ';');
         size_t seg = semi ? (size_t)(semi - c) : strlen(c);
         if (seg > nlen && !strncmp(c, name, nlen) && c[nlen] == '=')
@@ -162,23 +163,40 @@ const char *req_cookie(bic_req *req, const char *name)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 423: return "Locked";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Internal Server Error" : "OK";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 423:
+        return "Locked";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "OK";
     }
 }
 

@@ -3,9 +3,10 @@
  *
  * A handler has the signature bic_handler: it reads the parsed request, fills
  * the response (status and a JSON body) and returns BIC_E_OK, or returns the
- * error code from fail()/db calls. http_write() is the only code that writes to
- * the FastCGI stream; it always adds the security headers and, for errors, the
- * body {"error":{"code","message","request_id"}}.
+ * error code from fail()/db calls; dispatch then builds the error body
+ * {"error":{"code","message","request_id"}} with resp_error(). http_write() is
+ * the only code that writes to the FastCGI stream; it always adds the security
+ * headers.
  */
 #ifndef BIC_HTTP_H
 #define BIC_HTTP_H

@@ -6,11 +6,16 @@
 static const char *type_word(bic_ftype t)
 {
     switch (t) {
-    case F_STR: return "a string";
-    case F_INT: return "an integer";
-    case F_BOOL: return "a boolean";
-    case F_STR_ARRAY: return "an array of strings";
-    case F_INT_ARRAY: return "an array of integers";
+    case F_STR:
+        return "a string";
+    case F_INT:
+        return "an integer";
+    case F_BOOL:
+        return "a boolean";
+    case F_STR_ARRAY:
+        return "an array of strings";
+    case F_INT_ARRAY:
+        return "an array of integers";
     }
     return "?";
 }
@@ -18,11 +23,16 @@ static const char *type_word(bic_ftype t)
 const char *json_ftype_name(bic_ftype t)
 {
     switch (t) {
-    case F_STR: return "string";
-    case F_INT: return "integer";
-    case F_BOOL: return "boolean";
-    case F_STR_ARRAY: return "string[]";
-    case F_INT_ARRAY: return "integer[]";
+    case F_STR:
+        return "string";
+    case F_INT:
+        return "integer";
+    case F_BOOL:
+        return "boolean";
+    case F_STR_ARRAY:
+        return "string[]";
+    case F_INT_ARRAY:
+        return "integer[]";
     }
     return "?";
 }
@@ -133,7 +143,8 @@ bic_err json_body_parse(const char *body, size_t len, const bic_field *fields, j
     json_object_foreach(root, key, v)
     {
         const bic_field *f = fields;
-        while (f && f->name && strcmp(f->name, key)) f++;
+        while (f && f->name && strcmp(f->name, key))
+            f++;
         if (!f || !f->name) {
             snprintf(msg, msglen, "unknown field '%.64s'", key);
             json_decref(root);

@@ -20,9 +20,9 @@ typedef struct {
     const char *name;
     bic_ftype type;
     bool required;
-    long long min, max;          /* F_STR: byte length; F_INT: value; arrays: item count */
-    const char *const *choices;  /* F_STR: allowed values, NULL-terminated, or NULL */
-    bool nullable;               /* JSON null accepted (means "clear") */
+    long long min, max;         /* F_STR: byte length; F_INT: value; arrays: item count */
+    const char *const *choices; /* F_STR: allowed values, NULL-terminated, or NULL */
+    bool nullable;              /* JSON null accepted (means "clear") */
 } bic_field;
 
 /*

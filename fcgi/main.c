@@ -3,6 +3,8 @@
  *
  *   bicd [-c FILE] serve      serve FastCGI on the configured unix socket
  *   bicd [-c FILE] migrate    apply database migrations from [migrate] dir
+ *   bicd [-c FILE] useradd    create or reset a local account (password on stdin)
+ *   bicd [-c FILE] bench-argon2 [N]  time password hashing (used by make bench)
  *   bicd routes               print the route table as JSON
  *   bicd version              print the version
  */

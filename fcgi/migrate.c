@@ -54,7 +54,8 @@ static void sha256_hex(const char *data, size_t len, char out[65])
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Runs a script of several statements; returns 0 or -1 after logging the failing one. */
@@ -67,7 +68,8 @@ static int run_script(MYSQL *c, const char *label, const char *sql, size_t len)
     int status;
     do {
         MYSQL_RES *r = mysql_store_result(c);
-        if (r) mysql_free_result(r);
+        if (r)
+            mysql_free_result(r);
         else if (mysql_field_count(c) != 0) {
             fprintf(stderr, "bicd migrate: %s: %s\n", label, mysql_error(c));
             return -1;
@@ -186,8 +188,10 @@ int migrate_run(const bic_config *cfg, const char *dir)
         sha256_hex(sql, len, sum);
         long long version = list[i].version;
         MYSQL_BIND p[3] = {{.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = &version}};
-        MYSQL_BIND r = {.buffer_type = MYSQL_TYPE_STRING, .buffer = have,
-                        .buffer_length = sizeof(have) - 1, .length = &have_len};
+        MYSQL_BIND r = {.buffer_type = MYSQL_TYPE_STRING,
+                        .buffer = have,
+                        .buffer_length = sizeof(have) - 1,
+                        .length = &have_len};
         int found = exec_bound(c, "SELECT sha256 FROM schema_migrations WHERE version = ?", p, &r);
         if (found < 0) {
             free(sql);
@@ -197,7 +201,8 @@ int migrate_run(const bic_config *cfg, const char *dir)
             have[have_len < 64 ? have_len : 64] = '\0';
             free(sql);
             if (strcmp(have, sum)) {
-                fprintf(stderr, "bicd migrate: %s changed after it was applied (sha256 %s, was %s)\n",
+                fprintf(stderr,
+                        "bicd migrate: %s changed after it was applied (sha256 %s, was %s)\n",
                         list[i].name, sum, have);
                 goto unlock;
             }
@@ -207,10 +212,14 @@ int migrate_run(const bic_config *cfg, const char *dir)
         free(sql);
         if (ok < 0) goto unlock;
         unsigned long name_len = (unsigned long)strlen(list[i].name), sum_len = 64;
-        p[1] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING, .buffer = list[i].name,
-                            .buffer_length = name_len, .length = &name_len};
-        p[2] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING, .buffer = sum,
-                            .buffer_length = sum_len, .length = &sum_len};
+        p[1] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING,
+                            .buffer = list[i].name,
+                            .buffer_length = name_len,
+                            .length = &name_len};
+        p[2] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING,
+                            .buffer = sum,
+                            .buffer_length = sum_len,
+                            .length = &sum_len};
         if (exec_bound(c, "INSERT INTO schema_migrations (version, name, sha256) VALUES (?, ?, ?)",
                        p, NULL) < 0)
             goto unlock;

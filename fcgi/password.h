@@ -16,8 +16,8 @@
 #include "errors.h"
 
 #define PASSWORD_MIN_LEN  12
-#define PASSWORD_MAX_LEN  256  /* bytes; bounds hashing work per request */
-#define PASSWORD_HASH_LEN 160  /* encoded string, with room */
+#define PASSWORD_MAX_LEN  256 /* bytes; bounds hashing work per request */
+#define PASSWORD_HASH_LEN 160 /* encoded string, with room */
 
 /* Sets cost parameters and the concurrency bound from cfg; call once at start. */
 void password_init(const bic_config *cfg);

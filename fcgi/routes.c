@@ -60,7 +60,8 @@ const bic_route *route_match(bic_req *req, bic_method method, const char *path, 
         path_seen = true;
         size_t used = strlen(allow);
         if (used + 8 < allowlen)
-            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", method_name(r->method));
+            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
+                     method_name(r->method));
     }
     *why = path_seen ? BIC_E_METHOD_NOT_ALLOWED : BIC_E_NOT_FOUND;
     return NULL;
@@ -76,11 +77,10 @@ json_t *routes_json(void)
             json_t *choices = json_array();
             for (const char *const *c = f->choices; c && *c; c++)
                 json_array_append_new(choices, json_string(*c));
-            json_array_append_new(fields, json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b}", "name",
-                                                    f->name, "type", json_ftype_name(f->type),
-                                                    "required", f->required, "min", f->min, "max",
-                                                    f->max, "choices", choices, "nullable",
-                                                    f->nullable));
+            json_array_append_new(
+                fields, json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:b}", "name", f->name, "type",
+                                  json_ftype_name(f->type), "required", f->required, "min", f->min,
+                                  "max", f->max, "choices", choices, "nullable", f->nullable));
         }
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:s}", "method",
                                            method_name(r->method), "path", r->path, "handler",

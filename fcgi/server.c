@@ -38,8 +38,10 @@ static void new_request_id(char *buf, size_t len)
 {
     unsigned char raw[16];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-        for (size_t i = 0; i < sizeof(raw); i++) raw[i] = (unsigned char)rand();
-    for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < len; i++) snprintf(buf + 2 * i, 3, "%02x", raw[i]);
+        for (size_t i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)rand();
+    for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < len; i++)
+        snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
 /* Accepts nginx's $request_id when it looks like one; otherwise makes our own. */
@@ -50,8 +52,10 @@ static void set_request_id(bic_req *req, const char *given)
     for (size_t i = 0; ok && i < n; i++)
         ok = (given[i] >= '0' && given[i] <= '9') || (given[i] >= 'a' && given[i] <= 'z') ||
              (given[i] >= 'A' && given[i] <= 'Z') || given[i] == '-';
-    if (ok) memcpy(req->request_id, given, n + 1);
-    else new_request_id(req->request_id, sizeof(req->request_id));
+    if (ok)
+        memcpy(req->request_id, given, n + 1);
+    else
+        new_request_id(req->request_id, sizeof(req->request_id));
 }
 
 static bic_err read_body(bic_req *req)
@@ -131,10 +135,10 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
     clock_gettime(CLOCK_MONOTONIC, &end);
     double ms = (double)(end.tv_sec - req.started.tv_sec) * 1e3 +
                 (double)(end.tv_nsec - req.started.tv_nsec) / 1e6;
-    json_t *line = json_pack("{s:s, s:s?, s:s?, s:i, s:f, s:s?, s:I}", "request_id",
-                             req.request_id, "method", req.method_str, "path", req.path, "status",
-                             resp.status, "ms", ms, "remote", req.remote_addr, "user",
-                             (json_int_t)req.who.user_id);
+    json_t *line =
+        json_pack("{s:s, s:s?, s:s?, s:i, s:f, s:s?, s:I}", "request_id", req.request_id, "method",
+                  req.method_str, "path", req.path, "status", resp.status, "ms", ms, "remote",
+                  req.remote_addr, "user", (json_int_t)req.who.user_id);
     if (line && e != BIC_E_OK) json_object_set_new(line, "error", json_string(bic_err_name(e)));
     if (line) log_access(line);
     db_set_request(db, NULL);
@@ -221,7 +225,8 @@ int server_run(const bic_config *cfg)
         }
     }
     LOG_INFO(NULL, "bicd listening on %s with %d workers", path, n);
-    for (int i = 0; i < n; i++) pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(workers[i].thread, NULL);
     free(workers);
     close(listen_fd);
     unlink(path);

@@ -44,8 +44,8 @@ bic_err session_identify(bic_req *req, bic_resp *resp)
     bic_token_status st = token_verify(tok, time(NULL), &claims);
     if (st != TOKEN_OK) return BIC_E_OK; /* anonymous; expired tokens are refreshed */
     bic_rows rows;
-    bic_err e = DB_EXEC(req->db, req->arena, STMT_session_lookup, &rows,
-                        P_INT(claims.session_id), P_INT(claims.user_id));
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_session_lookup, &rows, P_INT(claims.session_id),
+                        P_INT(claims.user_id));
     if (e != BIC_E_OK) return fail(req, e, "session lookup failed");
     if (rows.nrows != 1) return BIC_E_OK; /* revoked, expired or user disabled */
     bic_role role = role_parse(rows_str(&rows, 0, 3));
@@ -68,7 +68,8 @@ static bool origin_allowed(bic_req *req)
     if (list && *list) {
         size_t on = strlen(o);
         for (const char *p = list; *p;) {
-            while (*p == ' ' || *p == ',') p++;
+            while (*p == ' ' || *p == ',')
+                p++;
             size_t n = strcspn(p, ", ");
             if (n && n == on && !strncmp(p, o, n)) return true;
             p += n;
@@ -113,8 +114,9 @@ bic_err session_check_csrf(bic_req *req)
 static void set_cookie(bic_req *req, bic_resp *resp, const char *name, const char *value,
                        long max_age)
 {
-    resp_header(req, resp, "Set-Cookie: %s=%s; Path=/; Max-Age=%ld; Secure; HttpOnly; SameSite=Strict",
-                name, value, max_age);
+    resp_header(req, resp,
+                "Set-Cookie: %s=%s; Path=/; Max-Age=%ld; Secure; HttpOnly; SameSite=Strict", name,
+                value, max_age);
 }
 
 bic_err session_set_access_cookie(bic_req *req, bic_resp *resp, long long user_id,

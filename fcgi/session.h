@@ -15,9 +15,9 @@
 
 #include "http.h"
 
-#define COOKIE_SESSION "__Host-bic_session"
-#define COOKIE_REFRESH "__Host-bic_refresh"
-#define COOKIE_CSRF    "__Host-bic_csrf"
+#define COOKIE_SESSION   "__Host-bic_session"
+#define COOKIE_REFRESH   "__Host-bic_refresh"
+#define COOKIE_CSRF      "__Host-bic_csrf"
 #define RANDOM_TOKEN_LEN 43 /* 32 random bytes, base64url without padding */
 
 /*

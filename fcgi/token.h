@@ -23,13 +23,13 @@ typedef struct {
 
 typedef enum {
     TOKEN_OK,
-    TOKEN_MALFORMED,   /* not a JWT, too long, bad signature */
-    TOKEN_BAD_ALG,     /* anything but HS256 */
-    TOKEN_EXPIRED,     /* now >= exp */
-    TOKEN_NOT_YET,     /* now < nbf */
+    TOKEN_MALFORMED, /* not a JWT, too long, bad signature */
+    TOKEN_BAD_ALG,   /* anything but HS256 */
+    TOKEN_EXPIRED,   /* now >= exp */
+    TOKEN_NOT_YET,   /* now < nbf */
     TOKEN_BAD_ISSUER,
     TOKEN_BAD_AUDIENCE,
-    TOKEN_BAD_CLAIMS,  /* sub or sid missing or not positive */
+    TOKEN_BAD_CLAIMS, /* sub or sid missing or not positive */
 } bic_token_status;
 
 /* Loads the signing key (at least 32 bytes) from cfg->auth_secret_file. 0 or -1. */

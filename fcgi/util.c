@@ -33,6 +33,21 @@ bic_err query_int(bic_req *req, const char *name, long long def, long long max, 
     return BIC_E_OK;
 }
 
+bic_err query_page(bic_req *req, long long def, long long max, const char *cursor,
+                   long long cursor_def, long long *limit, long long *cursor_val)
+{
+    bic_err e = query_int(req, "limit", def, max, limit);
+    if (e == BIC_E_OK) e = query_int(req, cursor, cursor_def, 1LL << 62, cursor_val);
+    if (e == BIC_E_OK && *limit == 0) *limit = def;
+    return e;
+}
+
+json_t *page_next(const bic_rows *rows, long long limit)
+{
+    if (rows->nrows == 0 || rows->nrows != (size_t)limit) return json_null();
+    return json_integer(rows_int(rows, rows->nrows - 1, 0));
+}
+
 json_t *json_time(bic_req *req, const char *t)
 {
     if (!t) return json_null();

@@ -15,6 +15,16 @@ bic_err param_id(bic_req *req, size_t i, long long *out);
  */
 bic_err query_int(bic_req *req, const char *name, long long def, long long max, long long *out);
 
+/*
+ * Keyset paging: reads "limit" (absent or 0: def; at most max) and the cursor
+ * parameter named cursor (absent: cursor_def). BIC_E_VALIDATION when malformed.
+ */
+bic_err query_page(bic_req *req, long long def, long long max, const char *cursor,
+                   long long cursor_def, long long *limit, long long *cursor_val);
+
+/* The next cursor: the id in column 0 of the last row when the page is full, else null. */
+json_t *page_next(const bic_rows *rows, long long limit);
+
 /* "2026-01-02 03:04:05.678" (UTC from MariaDB) -> "2026-01-02T03:04:05.678Z"; NULL stays NULL. */
 json_t *json_time(bic_req *req, const char *sql_time);
 

@@ -1,5 +1,4 @@
 """The audit log: GET /api/v1/audit, and what admin actions and sign-ins write to it."""
-import contextlib
 import datetime
 import json
 import os
@@ -7,46 +6,14 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import Client, make_user, quote, unique  # noqa: E402
+from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E402
 
 AUDIT = "/api/v1/audit"
 ENTRY_KEYS = {"id", "at", "actor_name", "action", "target_type", "target_id", "success", "summary", "source_ip"}
 TIME_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
 
-class AuditBase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.admin = Client()
-        cls.admin.login_admin()
-
-    @contextlib.contextmanager
-    def cases(self):
-        """Like subTest, but every failed case is reported by the test itself (the runner
-        does not count subTest failures): yields case(**labels), a context manager that
-        records an AssertionError and goes on; fails once at the end with all of them."""
-        errors = []
-
-        @contextlib.contextmanager
-        def case(**labels):
-            try:
-                yield
-            except AssertionError as e:
-                errors.append("%s: %s" % (", ".join("%s=%r" % kv for kv in labels.items()), e))
-
-        yield case
-        if errors:
-            self.fail("%d case(s) failed:\n" % len(errors) + "\n".join(errors))
-
-    def assertJsonError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.header("content-type"), "application/json", r)
-        self.assertIsNotNone(r.json, r)
-        err = r.json["error"]
-        self.assertEqual(err["code"], code, r)
-        self.assertTrue(err["message"], r)
-        self.assertTrue(err["request_id"], r)
-
+class AuditBase(AdminTestCase):
     def audit_raw(self, client=None, **params):
         qs = "&".join("%s=%s" % (k, quote(str(v))) for k, v in params.items())
         return (client or self.admin).get(AUDIT + ("?" + qs if qs else ""))

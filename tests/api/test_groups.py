@@ -1,49 +1,16 @@
 """Groups and memberships: /api/v1/groups (admin role only)."""
-import contextlib
 import os
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import Client, make_user, quote, unique  # noqa: E402
+from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E402
 
 GROUPS = "/api/v1/groups"
 GROUP_KEYS = {"id", "name", "description", "members"}
 
 
-class GroupsBase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.admin = Client()
-        cls.admin.login_admin()
-
-    @contextlib.contextmanager
-    def cases(self):
-        """Like subTest, but every failed case is reported by the test itself (the runner
-        does not count subTest failures): yields case(**labels), a context manager that
-        records an AssertionError and goes on; fails once at the end with all of them."""
-        errors = []
-
-        @contextlib.contextmanager
-        def case(**labels):
-            try:
-                yield
-            except AssertionError as e:
-                errors.append("%s: %s" % (", ".join("%s=%r" % kv for kv in labels.items()), e))
-
-        yield case
-        if errors:
-            self.fail("%d case(s) failed:\n" % len(errors) + "\n".join(errors))
-
-    def assertJsonError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.header("content-type"), "application/json", r)
-        self.assertIsNotNone(r.json, r)
-        err = r.json["error"]
-        self.assertEqual(err["code"], code, r)
-        self.assertTrue(err["message"], r)
-        self.assertTrue(err["request_id"], r)
-
+class GroupsBase(AdminTestCase):
     def make_group(self, name=None, description=None):
         body = {"name": name or unique("grp")}
         if description is not None:

@@ -1,11 +1,10 @@
 """User administration: /api/v1/users (admin role only)."""
-import contextlib
 import os
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import Client, make_user, quote, unique  # noqa: E402
+from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E402
 
 USERS = "/api/v1/users"
 USER_KEYS = {"id", "username", "display_name", "email", "role", "disabled", "last_login_at", "created_at"}
@@ -15,39 +14,7 @@ def new_password():
     return "pw-" + unique("secret") + "-long"
 
 
-class UsersBase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.admin = Client()
-        cls.admin.login_admin()
-
-    @contextlib.contextmanager
-    def cases(self):
-        """Like subTest, but every failed case is reported by the test itself (the runner
-        does not count subTest failures): yields case(**labels), a context manager that
-        records an AssertionError and goes on; fails once at the end with all of them."""
-        errors = []
-
-        @contextlib.contextmanager
-        def case(**labels):
-            try:
-                yield
-            except AssertionError as e:
-                errors.append("%s: %s" % (", ".join("%s=%r" % kv for kv in labels.items()), e))
-
-        yield case
-        if errors:
-            self.fail("%d case(s) failed:\n" % len(errors) + "\n".join(errors))
-
-    def assertJsonError(self, r, status, code):
-        self.assertEqual(r.status, status, r)
-        self.assertEqual(r.header("content-type"), "application/json", r)
-        self.assertIsNotNone(r.json, r)
-        err = r.json["error"]
-        self.assertEqual(err["code"], code, r)
-        self.assertTrue(err["message"], r)
-        self.assertTrue(err["request_id"], r)
-
+class UsersBase(AdminTestCase):
     def list_users(self, **params):
         qs = "&".join("%s=%s" % (k, quote(str(v))) for k, v in params.items())
         r = self.admin.get(USERS + ("?" + qs if qs else ""))

@@ -77,7 +77,8 @@ static void duplicate_is_conflict(void **state)
     bic_arena *a = arena_new(0);
     const char *n = name(a, "dup");
     assert_int_equal(DB_EXEC(db, a, STMT_throttle_insert, NULL, P_STR(n), P_INT(1)), BIC_E_OK);
-    assert_int_equal(DB_EXEC(db, a, STMT_throttle_insert, NULL, P_STR(n), P_INT(1)), BIC_E_CONFLICT);
+    assert_int_equal(DB_EXEC(db, a, STMT_throttle_insert, NULL, P_STR(n), P_INT(1)),
+                     BIC_E_CONFLICT);
     /* the handle stays usable after the error (statement reset) */
     bic_rows rows;
     assert_int_equal(DB_EXEC(db, a, STMT_throttle_get, &rows, P_STR(n)), BIC_E_OK);
@@ -199,6 +200,47 @@ static void killed_connection_replaced(void **state)
     db_free(db);
 }
 
+/* --- a transaction whose connection dies is rolled back and re-run whole ----- */
+
+struct midtx {
+    const char *x, *y;
+    int attempts;
+};
+
+static bic_err midtx_fn(bic_db *db, void *arg)
+{
+    struct midtx *m = arg;
+    bic_arena *a = arena_new(0);
+    m->attempts++;
+    bic_err e = DB_EXEC(db, a, STMT_throttle_bump, NULL, P_STR(m->x));
+    if (e == BIC_E_OK && m->attempts == 1) kill_connection(db, a);
+    bic_rows rows;
+    /* read-only, but inside a transaction: must fail, not reconnect in autocommit */
+    if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_throttle_get, &rows, P_STR(m->x));
+    if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_throttle_bump, NULL, P_STR(m->y));
+    arena_free(a);
+    return e;
+}
+
+static void lost_connection_rolls_back_whole_transaction(void **state)
+{
+    (void)state;
+    bic_db *db = db_new(&cfg, cfg.database_user, cfg.database_password);
+    bic_arena *a = arena_new(0);
+    struct midtx m = {name(a, "tx-x"), name(a, "tx-y"), 0};
+    assert_int_equal(DB_EXEC(db, a, STMT_throttle_insert, NULL, P_STR(m.x), P_INT(0)), BIC_E_OK);
+    assert_int_equal(DB_EXEC(db, a, STMT_throttle_insert, NULL, P_STR(m.y), P_INT(0)), BIC_E_OK);
+    assert_int_equal(db_tx(db, midtx_fn, &m), BIC_E_OK);
+    assert_int_equal(m.attempts, 2);
+    bic_rows rows;
+    assert_int_equal(DB_EXEC(db, a, STMT_throttle_get, &rows, P_STR(m.x)), BIC_E_OK);
+    assert_int_equal(rows_int(&rows, 0, 0), 1); /* the first attempt's bump was rolled back */
+    assert_int_equal(DB_EXEC(db, a, STMT_throttle_get, &rows, P_STR(m.y)), BIC_E_OK);
+    assert_int_equal(rows_int(&rows, 0, 0), 1);
+    arena_free(a);
+    db_free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +248,7 @@ int main(void)
         cmocka_unit_test(duplicate_is_conflict),
         cmocka_unit_test(deadlock_is_retried),
         cmocka_unit_test(killed_connection_replaced),
+        cmocka_unit_test(lost_connection_rolls_back_whole_transaction),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -200,3 +201,36 @@ def make_user(admin, role="user", password=None, **fields):
     r = admin.post("/api/v1/users", body)
     assert r.status == 201, r
     return r.json, password
+
+
+class AdminTestCase(unittest.TestCase):
+    """Base for API tests: an admin client signed in once per class, and the shared assertions."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.admin = Client()
+        cls.admin.login_admin()
+
+    def assertJsonError(self, r, status, code):
+        """r is an error answer of the API contract: status, JSON body {"error":{code,message,request_id}}."""
+        self.assertEqual(r.status, status, r)
+        self.assertEqual(r.header("content-type"), "application/json", r)
+        self.assertIsNotNone(r.json, r)
+        err = r.json["error"]
+        self.assertEqual(err["code"], code, r)
+        self.assertTrue(err["message"], r)
+        self.assertRegex(err["request_id"], r"^[0-9a-zA-Z-]{8,}$")
+
+    def cases(self):
+        """Runs labelled cases as sub-tests (the runner counts each failing one); use as
+        `with self.cases() as case:` then `with case(x=1): ...`."""
+        test = self
+
+        class _Cases:
+            def __enter__(self):
+                return lambda **labels: test.subTest(**labels)
+
+            def __exit__(self, *exc):
+                return False
+
+        return _Cases()
