@@ -1,0 +1,238 @@
+// Users: server-side paged list with search and filters, create, edit (role), enable and
+// disable, password reset.
+import * as api from '/common/api.js';
+import { h, icon, field, dialog, confirmDialog, toast, button } from '/common/ui.js';
+import { roleKey, initials } from '/common/app.js';
+import { pageHead, dataTable, Pager, searchBox, select, latest } from './lists.js';
+
+const PAGE_SIZE = 20;
+const ROLES = [['user', 'role.user'], ['operator', 'role.operator'], ['admin', 'role.admin']];
+const USERNAME_RE = /^[A-Za-z0-9._@-]{1,64}$/;
+const EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
+
+export function roleBadge(role) {
+  const k = roleKey(role);
+  return h('span', { class: ['badge', role === 'admin' ? 'badge-admin' : 'badge-neutral'], i18n: k || undefined, text: k ? undefined : role });
+}
+
+export function statusBadge(disabled) {
+  return h('span', { class: ['badge', 'badge-dot', disabled ? 'badge-danger' : 'badge-success'], i18n: disabled ? 'users.status.disabled' : 'users.status.active' });
+}
+
+export function userCell(u, me) {
+  const name = u.display_name || u.username;
+  return h('div', { class: 'user-cell' },
+    h('span', { class: 'avatar avatar-sm', 'aria-hidden': 'true', text: initials(name) }),
+    h('div', { class: 'user-cell-text' },
+      h('span', { class: 'user-cell-name' }, h('span', { text: name }),
+        me ? h('span', { class: 'badge badge-neutral badge-you', i18n: 'users.you' }) : null),
+      h('span', { class: 'user-cell-sub', text: u.username })));
+}
+
+const CREATE_ERRORS = { conflict: 'users.error.exists' };
+const SELF_ERRORS = { conflict: 'users.error.self' };
+
+export function usersPage(page, ctx) {
+  const filters = { q: '', role: '', disabled: '' };
+  const table = dataTable([
+    { key: 'users.col.user', class: 'col-user', noLabel: true },
+    { key: 'users.col.email', class: 'col-email' },
+    { key: 'users.col.role', class: 'col-role' },
+    { key: 'users.col.status', class: 'col-status' },
+    { key: 'users.col.last_login', class: 'col-date' },
+    { key: 'list.actions', class: 'col-actions', noLabel: true },
+  ], 'users');
+  const pager = new Pager(PAGE_SIZE, () => load());
+  const only = latest();
+
+  const search = searchBox('users.search', (v) => {
+    filters.q = v;
+    pager.reset();
+    load();
+  });
+  const roleSel = select('role', [['', 'users.filter.role_any'], ...ROLES], 'users.filter.role');
+  const statusSel = select('disabled', [['', 'users.filter.status_any'], ['false', 'users.status.active'], ['true', 'users.status.disabled']], 'users.filter.status');
+  for (const [sel, key] of [[roleSel, 'role'], [statusSel, 'disabled']]) {
+    sel.addEventListener('change', () => {
+      filters[key] = sel.value;
+      pager.reset();
+      load();
+    });
+  }
+
+  page.append(
+    pageHead('users.title', 'users.subtitle',
+      button('users.new', { variant: 'primary', icon: 'plus', action: 'new-user', onclick: () => createDialog() })),
+    h('section', { class: 'card list-card' },
+      h('div', { class: 'toolbar' }, search.el, h('div', { class: 'toolbar-filters' }, roleSel, statusSel)),
+      table.el,
+      pager.el));
+
+  async function load() {
+    table.loading();
+    table.alert.hide();
+    let res;
+    try {
+      res = await only(() => api.get('/users', { ...pager.params(), q: filters.q, role: filters.role, disabled: filters.disabled }));
+    } catch (e) {
+      table.done();
+      table.alert.showError(e);
+      return;
+    }
+    if (!res.current) return;
+    table.done();
+    const data = res.value;
+    const items = data.items || [];
+    if (!items.length && pager.index > 0) {
+      // the last page emptied (e.g. after a change): step back
+      pager.prev();
+      return;
+    }
+    table.setRows(items.map((u) => userRow(u)));
+    if (!items.length) table.empty(filters.q || filters.role || filters.disabled ? 'users.empty' : 'list.none', 'users');
+    pager.update(items.length, data.next_after, data.total);
+  }
+
+  function userRow(u) {
+    const me = u.id === ctx.user.id;
+    const name = u.display_name || u.username;
+    const toggle = h('button', {
+      type: 'button', class: ['btn', 'btn-sm', u.disabled ? 'btn-secondary' : 'btn-danger-ghost'],
+      'data-action': u.disabled ? 'enable' : 'disable', disabled: me,
+      i18nTitle: me ? 'users.error.self' : undefined,
+    }, icon(u.disabled ? 'check' : 'lock'), h('span', { i18n: u.disabled ? 'users.enable' : 'users.disable' }));
+    toggle.addEventListener('click', () => setDisabled(u, !u.disabled));
+    return table.row([
+      userCell(u, me),
+      u.email ? h('span', { class: 'muted-strong', text: u.email }) : h('span', { class: 'muted', text: '—' }),
+      roleBadge(u.role),
+      statusBadge(u.disabled),
+      h('span', { class: 'muted', date: u.last_login_at || '' }),
+      h('div', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'icon-btn', 'data-action': 'edit', i18nLabel: 'users.edit', i18nTitle: 'users.edit', onclick: () => editDialog(u) }, icon('edit')),
+        h('button', { type: 'button', class: 'icon-btn', 'data-action': 'reset-password', i18nLabel: 'users.reset_password', i18nTitle: 'users.reset_password', onclick: () => resetDialog(u) }, icon('key')),
+        toggle),
+    ], { 'data-user': u.username, 'data-user-id': String(u.id), class: u.disabled ? 'is-disabled' : null });
+  }
+
+  function createDialog() {
+    const username = h('input', { type: 'text', name: 'username', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', maxlength: '64', required: true });
+    const display = h('input', { type: 'text', name: 'display_name', autocomplete: 'off', maxlength: '128' });
+    const email = h('input', { type: 'email', name: 'email', autocomplete: 'off', maxlength: '254' });
+    const role = select('role', ROLES, 'users.field.role');
+    const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: '12', required: true });
+    dialog({
+      name: 'create-user',
+      title: 'users.create.title',
+      submitKey: 'users.create.submit',
+      errors: CREATE_ERRORS,
+      body: [
+        h('div', { class: 'field-row' },
+          field('users.field.username', username, { hint: 'users.field.username_hint' }),
+          field('users.field.display_name', display, { optional: true })),
+        h('div', { class: 'field-row' },
+          field('users.field.email', email, { optional: true }),
+          field('users.field.role', role)),
+        field('users.field.password', password, { hint: 'users.field.password_hint' }),
+      ],
+      onSubmit: async (form, alert) => {
+        const u = username.value.trim();
+        if (!USERNAME_RE.test(u)) return invalid(alert, 'users.error.username', username);
+        if (email.value.trim() && !EMAIL_RE.test(email.value.trim())) return invalid(alert, 'users.error.email', email);
+        if (Array.from(password.value).length < 12) return invalid(alert, 'users.error.password', password);
+        const body = { username: u, display_name: display.value.trim(), email: email.value.trim(), role: role.value, password: password.value };
+        const created = await api.post('/users', body);
+        toast('users.created', { name: (created && created.username) || u });
+        pager.reset();
+        load();
+        return true;
+      },
+    });
+  }
+
+  function editDialog(u) {
+    const me = u.id === ctx.user.id;
+    const name = u.display_name || u.username;
+    const display = h('input', { type: 'text', name: 'display_name', maxlength: '128', value: u.display_name || '' });
+    const email = h('input', { type: 'email', name: 'email', maxlength: '254', value: u.email || '' });
+    const role = select('role', ROLES, 'users.field.role');
+    role.value = u.role;
+    if (me) role.disabled = true;
+    dialog({
+      name: 'edit-user',
+      title: 'users.edit.title',
+      titleArgs: { name },
+      submitKey: 'common.save',
+      errors: SELF_ERRORS,
+      body: [
+        field('users.field.display_name', display),
+        field('users.field.email', email, { optional: true }),
+        field('users.field.role', role, { hint: me ? 'users.edit.self_hint' : undefined }),
+      ],
+      onSubmit: async (form, alert) => {
+        if (email.value.trim() && !EMAIL_RE.test(email.value.trim())) return invalid(alert, 'users.error.email', email);
+        const body = {};
+        if (display.value.trim() !== (u.display_name || '')) body.display_name = display.value.trim();
+        if (email.value.trim() !== (u.email || '')) body.email = email.value.trim();
+        if (!me && role.value !== u.role) body.role = role.value;
+        if (Object.keys(body).length) {
+          await api.patch('/users/' + u.id, body);
+          toast('users.saved', { name: body.display_name || name });
+          load();
+        }
+        return true;
+      },
+    });
+  }
+
+  function resetDialog(u) {
+    const name = u.display_name || u.username;
+    const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password', minlength: '12', required: true });
+    dialog({
+      name: 'reset-password',
+      title: 'users.reset.title',
+      titleArgs: { name },
+      intro: 'users.reset.intro',
+      introArgs: { name },
+      submitKey: 'users.reset.submit',
+      body: [field('users.field.new_password', password, { hint: 'password.hint' })],
+      onSubmit: async (form, alert) => {
+        if (Array.from(password.value).length < 12) return invalid(alert, 'users.error.password', password);
+        await api.post('/users/' + u.id + '/password', { password: password.value });
+        toast('users.reset.done', { name });
+        return true;
+      },
+    });
+  }
+
+  async function setDisabled(u, disabled) {
+    const name = u.display_name || u.username;
+    if (disabled) {
+      const ok = await confirmDialog({
+        title: 'users.disable.title', titleArgs: { name },
+        text: 'users.disable.intro', textArgs: { name },
+        confirmKey: 'users.disable.submit', danger: true, errors: SELF_ERRORS,
+        action: () => api.patch('/users/' + u.id, { disabled: true }),
+      });
+      if (!ok) return;
+      toast('users.disabled_done', { name });
+    } else {
+      try {
+        await api.patch('/users/' + u.id, { disabled: false });
+      } catch (e) {
+        table.alert.showError(e, SELF_ERRORS);
+        return;
+      }
+      toast('users.enabled_done', { name });
+    }
+    load();
+  }
+
+  load();
+}
+
+function invalid(alert, key, input) {
+  alert.show(key);
+  input.focus();
+  return false;
+}
