@@ -2,7 +2,7 @@
 // and removes users.
 import * as api from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy, setText } from '/common/ui.js';
-import { pageHead, dataTable, Pager, searchBox, latest } from './lists.js';
+import { pageHead, dataTable, Pager, searchBox, latest, loadPage } from './lists.js';
 import { userCell } from './users.js';
 
 const PAGE_SIZE = 20;
@@ -32,28 +32,14 @@ export function groupsPage(page) {
       table.el,
       pager.el));
 
-  async function load() {
-    table.loading();
-    table.alert.hide();
-    let res;
-    try {
-      res = await only(() => api.get('/groups', { ...pager.params(), q }));
-    } catch (e) {
-      table.done();
-      table.alert.showError(e);
-      return;
-    }
-    if (!res.current) return;
-    table.done();
-    const data = res.value;
-    const items = data.items || [];
-    if (!items.length && pager.index > 0) {
-      pager.prev();
-      return;
-    }
-    table.setRows(items.map(groupRow));
-    if (!items.length) table.empty(q ? 'groups.none_match' : 'groups.empty', 'group');
-    pager.update(items.length, data.next_after, data.total);
+  function load() {
+    return loadPage({
+      table, pager, only,
+      fetch: () => api.get('/groups', { ...pager.params(), q }),
+      row: groupRow,
+      emptyKey: q ? 'groups.none_match' : 'groups.empty',
+      emptyIcon: 'group',
+    });
   }
 
   function groupRow(g) {

@@ -155,3 +155,33 @@ export function latest() {
     return mine === seq ? { current: true, value: out } : { current: false };
   };
 }
+
+/*
+ * Loads one page of a keyset-paged list into table. fetch() returns the API's
+ * {items, next_after, total}; only is a latest() guard, so an answer that a newer
+ * request overtook is dropped. emptyKey/emptyIcon describe an empty result.
+ */
+export async function loadPage({ table, pager, only, fetch, row, emptyKey, emptyIcon }) {
+  table.loading();
+  table.alert.hide();
+  let res;
+  try {
+    res = await only(fetch);
+  } catch (e) {
+    table.done();
+    table.alert.showError(e);
+    return;
+  }
+  if (!res.current) return;
+  table.done();
+  const data = res.value;
+  const items = data.items || [];
+  if (!items.length && pager.index > 0) {
+    // the last page emptied (e.g. after a change): step back
+    pager.prev();
+    return;
+  }
+  table.setRows(items.map(row));
+  if (!items.length) table.empty(emptyKey, emptyIcon);
+  pager.update(items.length, data.next_after, data.total);
+}

@@ -3,7 +3,7 @@
 import * as api from '/common/api.js';
 import { h, icon, field, dialog, confirmDialog, toast, button } from '/common/ui.js';
 import { roleKey, initials } from '/common/app.js';
-import { pageHead, dataTable, Pager, searchBox, select, latest } from './lists.js';
+import { pageHead, dataTable, Pager, searchBox, select, latest, loadPage } from './lists.js';
 
 const PAGE_SIZE = 20;
 const ROLES = [['user', 'role.user'], ['operator', 'role.operator'], ['admin', 'role.admin']];
@@ -68,29 +68,14 @@ export function usersPage(page, ctx) {
       table.el,
       pager.el));
 
-  async function load() {
-    table.loading();
-    table.alert.hide();
-    let res;
-    try {
-      res = await only(() => api.get('/users', { ...pager.params(), q: filters.q, role: filters.role, disabled: filters.disabled }));
-    } catch (e) {
-      table.done();
-      table.alert.showError(e);
-      return;
-    }
-    if (!res.current) return;
-    table.done();
-    const data = res.value;
-    const items = data.items || [];
-    if (!items.length && pager.index > 0) {
-      // the last page emptied (e.g. after a change): step back
-      pager.prev();
-      return;
-    }
-    table.setRows(items.map((u) => userRow(u)));
-    if (!items.length) table.empty(filters.q || filters.role || filters.disabled ? 'users.empty' : 'list.none', 'users');
-    pager.update(items.length, data.next_after, data.total);
+  function load() {
+    return loadPage({
+      table, pager, only,
+      fetch: () => api.get('/users', { ...pager.params(), q: filters.q, role: filters.role, disabled: filters.disabled }),
+      row: (u) => userRow(u),
+      emptyKey: filters.q || filters.role || filters.disabled ? 'users.empty' : 'list.none',
+      emptyIcon: 'users',
+    });
   }
 
   function userRow(u) {
