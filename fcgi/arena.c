@@ -108,6 +108,14 @@ char *arena_strndup(bic_arena *a, const char *s, size_t n)
     return p;
 }
 
+char *arena_memdup(bic_arena *a, const void *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
 char *arena_strdup(bic_arena *a, const char *s)
 {
     return s ? arena_strndup(a, s, strlen(s)) : NULL;

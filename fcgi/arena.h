@@ -23,6 +23,8 @@ void arena_reset(bic_arena *a);
 void *arena_alloc(bic_arena *a, size_t n);
 char *arena_strdup(bic_arena *a, const char *s);
 char *arena_strndup(bic_arena *a, const char *s, size_t n);
+/* Copies exactly n bytes (binary-safe) and adds a NUL after them. */
+char *arena_memdup(bic_arena *a, const void *s, size_t n);
 char *arena_printf(bic_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Registers fn(ptr) to run at the next reset. Returns ptr for chaining. */

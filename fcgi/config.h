@@ -42,7 +42,16 @@
     X(auth, max_concurrent_hashes, INT, 0)                                                         \
     X(auth, lockout_threshold, INT, 5)                                                             \
     X(auth, lockout_base_seconds, INT, 30)                                                         \
-    X(auth, lockout_max_seconds, INT, 900)
+    X(auth, lockout_max_seconds, INT, 900)                                                         \
+    X(auth, sign_key_file, STR, "/etc/bic/ccc-sign.key")                                           \
+    X(agent, heartbeat_interval, INT, 10)                                                          \
+    X(agent, task_timeout, INT, 120)                                                               \
+    X(agent, task_max_attempts, INT, 5)                                                            \
+    X(agent, push_timeout_ms, INT, 5000)                                                           \
+    X(leader, lease_seconds, INT, 10)                                                              \
+    X(leader, tick_ms, INT, 500)                                                                   \
+    X(metrics, token, STR, "")                                                                     \
+    X(metrics, networks, STR, "127.0.0.0/8, ::1/128")
 
 #define BIC_CFG_TYPE_STR char *
 #define BIC_CFG_TYPE_INT long

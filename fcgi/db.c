@@ -242,7 +242,7 @@ static bic_err fetch_rows(bic_db *db, bic_stmt id, MYSQL_STMT *st, bic_arena *a,
             if (nulls[c]) continue;
             unsigned long n =
                 lengths[c] < bind[c].buffer_length ? lengths[c] : bind[c].buffer_length;
-            out->cell[k] = arena_strndup(a, bind[c].buffer, n);
+            out->cell[k] = arena_memdup(a, bind[c].buffer, n); /* BINARY columns may hold NULs */
             out->len[k] = n;
         }
     }

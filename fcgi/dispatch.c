@@ -6,6 +6,7 @@
 #include "json.h"
 #include "log.h"
 #include "routes.h"
+#include "agentauth.h"
 #include "session.h"
 
 bic_err (*dispatch_read_body)(bic_req *req);
@@ -36,16 +37,27 @@ static bic_err run(bic_req *req, bic_resp *resp)
     if (req->content_length > (long long)r->body_limit)
         return fail(req, BIC_E_TOO_LARGE, "the body may be at most %zu bytes", r->body_limit);
 
-    bic_err e = session_identify(req, resp);
-    if (e != BIC_E_OK) return e;
-    if (req->who.role < r->role) {
-        if (req->who.role == ROLE_ANON) return fail(req, BIC_E_UNAUTHENTICATED, "sign in first");
-        return fail(req, BIC_E_FORBIDDEN, "this needs the %s role", role_name(r->role));
-    }
-    if (req->method != M_GET) {
-        e = session_check_csrf(req);
+    bic_err e = BIC_E_OK;
+    switch (r->role) {
+    case ROLE_ENROLL:
+        break; /* the handler checks the enrollment token */
+    case ROLE_AGENT:
+        e = agent_identify(req);
+        break;
+    case ROLE_SCRAPER:
+        e = metrics_authorize(req);
+        break;
+    default:
+        e = session_identify(req, resp);
         if (e != BIC_E_OK) return e;
+        if (req->who.role < r->role) {
+            if (req->who.role == ROLE_ANON)
+                return fail(req, BIC_E_UNAUTHENTICATED, "sign in first");
+            return fail(req, BIC_E_FORBIDDEN, "this needs the %s role", role_name(r->role));
+        }
+        if (req->method != M_GET) e = session_check_csrf(req);
     }
+    if (e != BIC_E_OK) return e;
 
     if (req->content_length > 0) {
         if (!is_json_type(req->content_type))

@@ -15,6 +15,14 @@
 extern const bic_field fields_login[], fields_password_change[];
 extern const bic_field fields_user_create[], fields_user_update[], fields_user_password[];
 extern const bic_field fields_group[], fields_group_update[];
+extern const bic_field fields_bb[], fields_bb_update[], fields_module[], fields_module_update[];
+extern const bic_field fields_server_update[], fields_token[], fields_task[];
+extern const bic_field fields_enroll[], fields_heartbeat[], fields_events[], fields_task_status[];
+
+/* A server row selected with SERVER_COLS, with capacity by the paper's rules. New reference. */
+json_t *server_json(bic_req *req, const bic_rows *r, size_t i);
+/* A task row selected with TASK_COLS. New reference. */
+json_t *task_json(bic_req *req, const bic_rows *r, size_t i);
 
 /* A user row selected with USER_COLS as the API shows it. New reference. */
 json_t *user_json(bic_req *req, const bic_rows *r, size_t i);

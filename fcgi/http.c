@@ -9,7 +9,8 @@
 
 #include "log.h"
 
-static const char *const role_names[ROLE__MAX] = {"anonymous", "user", "operator", "admin"};
+static const char *const role_names[ROLE__MAX] = {"anonymous", "user",  "operator", "admin",
+                                                  "enroll",    "agent", "scraper"};
 static const char *const method_names[M__MAX] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
 const char *role_name(bic_role r)
@@ -19,7 +20,7 @@ const char *role_name(bic_role r)
 
 bic_role role_parse(const char *s)
 {
-    for (int r = ROLE_USER; s && r < ROLE__MAX; r++)
+    for (int r = ROLE_USER; s && r <= ROLE_ADMIN; r++)
         if (!strcmp(s, role_names[r])) return (bic_role)r;
     return ROLE__MAX;
 }

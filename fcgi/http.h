@@ -21,7 +21,23 @@
 #include "db.h"
 #include "errors.h"
 
-typedef enum { ROLE_ANON = 0, ROLE_USER, ROLE_OPERATOR, ROLE_ADMIN, ROLE__MAX } bic_role;
+/*
+ * Who may call a route. ANON..ADMIN are the user hierarchy (a higher role may do
+ * what a lower one may). The machine callers stand outside it: ENROLL (an agent
+ * presenting an enrollment token in the body), AGENT (an enrolled agent with its
+ * bearer credential), SCRAPER (a metrics collector with the metrics token or from
+ * a management network). Machine routes carry no cookies and need no CSRF token.
+ */
+typedef enum {
+    ROLE_ANON = 0,
+    ROLE_USER,
+    ROLE_OPERATOR,
+    ROLE_ADMIN,
+    ROLE_ENROLL,
+    ROLE_AGENT,
+    ROLE_SCRAPER,
+    ROLE__MAX
+} bic_role;
 const char *role_name(bic_role r);
 /* Parses "user"/"operator"/"admin"; returns ROLE__MAX when unknown. */
 bic_role role_parse(const char *s);
@@ -35,8 +51,9 @@ typedef struct {
     long long session_id;
     const char *username;
     const char *display_name;
-    const char *csrf; /* the session's CSRF token */
-    time_t token_exp; /* when the access token expires */
+    const char *csrf;    /* the session's CSRF token */
+    time_t token_exp;    /* when the access token expires */
+    long long server_id; /* an authenticated agent: its server */
     bic_role role;
 } bic_principal;
 
@@ -49,7 +66,8 @@ typedef struct bic_req {
     /* from the web server */
     const char *method_str, *path, *query, *remote_addr;
     const char *origin, *host, *cookie, *csrf_header, *content_type, *user_agent;
-    long long content_length; /* -1 when absent */
+    const char *authorization; /* Authorization header (agents, scrapers) */
+    long long content_length;  /* -1 when absent */
     bic_method method;
     char request_id[40];
     /* from dispatch */

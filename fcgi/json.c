@@ -16,6 +16,10 @@ static const char *type_word(bic_ftype t)
         return "an array of strings";
     case F_INT_ARRAY:
         return "an array of integers";
+    case F_OBJECT:
+        return "an object";
+    case F_ARRAY:
+        return "an array";
     }
     return "?";
 }
@@ -33,6 +37,10 @@ const char *json_ftype_name(bic_ftype t)
         return "string[]";
     case F_INT_ARRAY:
         return "integer[]";
+    case F_OBJECT:
+        return "object";
+    case F_ARRAY:
+        return "array";
     }
     return "?";
 }
@@ -91,6 +99,16 @@ static bic_err check_field(const bic_field *f, json_t *v, char *msg, size_t msgl
     }
     case F_BOOL:
         if (!json_is_boolean(v)) break;
+        return BIC_E_OK;
+    case F_OBJECT:
+        if (!json_is_object(v)) break;
+        return BIC_E_OK;
+    case F_ARRAY:
+        if (!json_is_array(v)) break;
+        if (f->max && (long long)json_array_size(v) > f->max) {
+            snprintf(msg, msglen, "field '%s' may hold at most %lld items", f->name, f->max);
+            return BIC_E_VALIDATION;
+        }
         return BIC_E_OK;
     case F_STR_ARRAY:
     case F_INT_ARRAY: {

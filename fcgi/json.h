@@ -14,7 +14,8 @@
 
 #include "errors.h"
 
-typedef enum { F_STR, F_INT, F_BOOL, F_STR_ARRAY, F_INT_ARRAY } bic_ftype;
+/* F_OBJECT and F_ARRAY accept any object / array (items checked by the handler). */
+typedef enum { F_STR, F_INT, F_BOOL, F_STR_ARRAY, F_INT_ARRAY, F_OBJECT, F_ARRAY } bic_ftype;
 
 typedef struct {
     const char *name;

@@ -21,6 +21,7 @@
 #include "password.h"
 #include "routes.h"
 #include "server.h"
+#include "sign.h"
 #include "token.h"
 #include "version.h"
 
@@ -94,6 +95,9 @@ int main(int argc, char **argv)
             config_free(&cfg);
             return 1;
         }
+        if (sign_init(&cfg) < 0)
+            fprintf(stderr, "bicd: no task signing key (%s): agents cannot enroll\n",
+                    cfg.auth_sign_key_file);
         if (write_pidfile(cfg.server_pidfile) < 0) perror("bicd: pidfile");
         rc = server_run(&cfg);
         if (cfg.server_pidfile[0]) unlink(cfg.server_pidfile);

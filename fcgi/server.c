@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "controller.h"
 #include "log.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reopen_logs;
@@ -116,6 +118,7 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
     req.host = FCGX_GetParam("BIC_HOST", env);
     req.cookie = FCGX_GetParam("HTTP_COOKIE", env);
     req.csrf_header = FCGX_GetParam("HTTP_X_CSRF_TOKEN", env);
+    req.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env);
     req.content_type = FCGX_GetParam("CONTENT_TYPE", env);
     req.user_agent = FCGX_GetParam("HTTP_USER_AGENT", env);
     req.content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", env));
@@ -141,6 +144,7 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
                   req.remote_addr, "user", (json_int_t)req.who.user_id);
     if (line && e != BIC_E_OK) json_object_set_new(line, "error", json_string(bic_err_name(e)));
     if (line) log_access(line);
+    metrics_observe(resp.status, ms / 1e3);
     db_set_request(db, NULL);
 }
 
@@ -225,8 +229,10 @@ int server_run(const bic_config *cfg)
         }
     }
     LOG_INFO(NULL, "bicd listening on %s with %d workers", path, n);
+    controller_start(cfg, &stopping);
     for (int i = 0; i < n; i++)
         pthread_join(workers[i].thread, NULL);
+    controller_stop();
     free(workers);
     close(listen_fd);
     unlink(path);

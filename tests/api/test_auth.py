@@ -392,22 +392,30 @@ class RouteTable(unittest.TestCase):
     def test_table_is_not_empty_and_roles_known(self):
         self.assertGreater(len(self.routes), 10)
         for r in self.routes:
-            self.assertIn(r["role"], ("anonymous", "user", "operator", "admin"), r)
+            self.assertIn(r["role"], ("anonymous", "user", "operator", "admin", "enroll", "agent", "scraper"), r)
 
     def test_anonymous_refused_everywhere_but_public_routes(self):
         anon = Client()
         for r in self.routes:
-            if r["role"] == "anonymous":
+            if r["role"] in ("anonymous", "enroll"):
                 continue
             resp = self.call(anon, r)
             self.assertEqual(resp.status, 401, "%s %s -> %r" % (r["method"], r["path"], resp))
             self.assertEqual(resp.json["error"]["code"], "unauthenticated")
 
+    def test_machine_routes_refuse_user_sessions(self):
+        # agent and scraper routes take their own credentials; a signed-in admin's cookie is not one
+        for r in self.routes:
+            if r["role"] not in ("agent", "scraper"):
+                continue
+            resp = self.call(self.admin, r)
+            self.assertEqual(resp.status, 401, "%s %s -> %r" % (r["method"], r["path"], resp))
+
     def test_under_privileged_refused(self):
         rank = {"anonymous": 0, "user": 1, "operator": 2, "admin": 3}
         for role, c in self.clients.items():
             for r in self.routes:
-                if rank[r["role"]] <= rank[role]:
+                if r["role"] not in rank or rank[r["role"]] <= rank[role]:
                     continue
                 resp = self.call(c, r)
                 self.assertEqual(resp.status, 403, "%s as %s: %s %s -> %r" % (role, role, r["method"], r["path"], resp))
@@ -419,6 +427,8 @@ class RouteTable(unittest.TestCase):
             ("GET", "/api/v1/auth/csrf"), ("GET", "/api/v1/health"), ("GET", "/api/v1/version"),
             ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh"),
         ])
+        enroll = [(r["method"], r["path"]) for r in self.routes if r["role"] == "enroll"]
+        self.assertEqual(enroll, [("POST", "/api/v1/agent/enroll")])
 
 
 if __name__ == "__main__":
