@@ -1,57 +1,129 @@
 /*
- * bic-agent - the BIC node agent on a bServer.
+ * bic-agent - the BIC node agent on a bServer (docs/agent-protocol.md).
  *
- *   bic-agent [-r ROOT] [-u URI] facts    print host facts and the hypervisor as JSON
+ *   bic-agent [-c agent.ini] run      the daemon: enrollment, heartbeats, events, tasks
+ *   bic-agent [-c agent.ini] [-r ROOT] [-u URI] facts
+ *                                      print the host facts sent at enrollment, as JSON
  *   bic-agent version
  *
- * This release reports host facts only; enrollment, heartbeats and task
- * execution come with the inventory issue (see docs/architecture.md).
+ * Configuration: [agent] keys of agent.ini, each overridable by BIC_AGENT_<KEY>
+ * (see agent/ag_config.h). The log is JSON lines on stderr; BIC_AGENT_LOG=debug
+ * shows more. SIGTERM and SIGINT stop the daemon; SIGHUP reloads nothing.
  */
-#include <libvirt/libvirt.h>
+#include <curl/curl.h>
 #include <libvirt/virterror.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "facts.h"
+#include "ag_config.h"
+#include "ag_daemon.h"
+#include "ag_facts.h"
+#include "ag_hv.h"
+#include "ag_log.h"
 #include "version.h"
 
-static void silence_libvirt(void *data, virErrorPtr err)
+static void usage(void)
 {
-    (void)data;
-    (void)err;
+    fputs("usage: bic-agent [-c agent.ini] run\n"
+          "       bic-agent [-c agent.ini] [-r ROOT] [-u LIBVIRT_URI] facts\n"
+          "       bic-agent version\n",
+          stderr);
 }
 
-/* Adds "hypervisor": {"uri","type","version"} or {"error"} to facts. */
-static void add_hypervisor(json_t *facts, const char *uri)
+static int cmd_facts(const char *root, const char *uri)
 {
-    virSetErrorFunc(NULL, silence_libvirt);
+    ag_hv_quiet();
     virConnectPtr c = virConnectOpenReadOnly(uri);
+    json_t *f = ag_facts_enroll(root, uri, c);
     if (!c) {
-        virErrorPtr e = virGetLastError();
-        json_object_set_new(facts, "hypervisor",
-                            json_pack("{s:s, s:s}", "uri", uri, "error",
-                                      e && e->message ? e->message : "cannot connect"));
-        return;
+        json_t *hv = json_object_get(f, "hypervisor");
+        const char *m = virGetLastErrorMessage();
+        json_object_set_new(hv, "error", json_string(m ? m : "cannot connect"));
     }
-    unsigned long ver = 0;
-    const char *type = virConnectGetType(c);
-    virConnectGetVersion(c, &ver);
-    char vs[32];
-    snprintf(vs, sizeof(vs), "%lu.%lu.%lu", ver / 1000000, ver / 1000 % 1000, ver % 1000);
-    json_object_set_new(
-        facts, "hypervisor",
-        json_pack("{s:s, s:s, s:s}", "uri", uri, "type", type ? type : "", "version", vs));
-    virConnectClose(c);
+    if (c) virConnectClose(c);
+    if (!f) return 1;
+    json_dumpf(f, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(f);
+    return 0;
+}
+
+struct sig_ctx {
+    sigset_t set;
+    ag_daemon *d;
+};
+
+/* Waits for signals (blocked in every thread) and turns them into a stop. */
+static void *signal_thread(void *arg)
+{
+    struct sig_ctx *s = arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&s->set, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            AG_INFO("SIGHUP: nothing to reload");
+            continue;
+        }
+        if (sig == SIGUSR1) return NULL; /* the daemon ended by itself */
+        AG_INFO("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        ag_daemon_stop(s->d);
+        return NULL;
+    }
+}
+
+static int cmd_run(ag_config *cfg)
+{
+    char err[512];
+    if (ag_config_resolve(cfg, err, sizeof(err)) < 0) {
+        AG_ERROR("configuration: %s", err);
+        return 2;
+    }
+    struct sig_ctx s;
+    sigemptyset(&s.set);
+    sigaddset(&s.set, SIGTERM);
+    sigaddset(&s.set, SIGINT);
+    sigaddset(&s.set, SIGHUP);
+    sigaddset(&s.set, SIGUSR1);
+    /* before any thread starts, so that they all inherit the mask */
+    pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        AG_ERROR("curl_global_init failed");
+        return 1;
+    }
+    int rc = 1;
+    s.d = ag_daemon_new(cfg, err, sizeof(err));
+    if (!s.d) {
+        AG_ERROR("%s", err);
+        goto out;
+    }
+    pthread_t st;
+    if (pthread_create(&st, NULL, signal_thread, &s)) {
+        AG_ERROR("cannot start the signal thread");
+        ag_daemon_free(s.d);
+        goto out;
+    }
+    rc = ag_daemon_run(s.d);
+    pthread_kill(st, SIGUSR1);
+    pthread_join(st, NULL);
+    ag_daemon_free(s.d);
+    AG_INFO("bic-agent stopped");
+out:
+    curl_global_cleanup();
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    const char *root = getenv("BIC_AGENT_ROOT") ? getenv("BIC_AGENT_ROOT") : "";
-    const char *uri = getenv("BIC_AGENT_URI") ? getenv("BIC_AGENT_URI") : "qemu:///system";
+    const char *conf = NULL, *root = NULL, *uri = NULL;
     int i = 1;
     for (; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "-r"))
+        if (!strcmp(argv[i], "-c"))
+            conf = argv[i + 1];
+        else if (!strcmp(argv[i], "-r"))
             root = argv[i + 1];
         else if (!strcmp(argv[i], "-u"))
             uri = argv[i + 1];
@@ -59,19 +131,41 @@ int main(int argc, char **argv)
             break;
     }
     const char *cmd = i < argc ? argv[i] : "";
+    if (i + 1 < argc) {
+        usage();
+        return 2;
+    }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("bic-agent %s (%s)\n", BIC_VERSION, BIC_GIT_REV);
         return 0;
     }
-    if (!strcmp(cmd, "facts")) {
-        json_t *f = facts_collect(root);
-        if (!f) return 1;
-        add_hypervisor(f, uri);
-        json_dumpf(f, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-        json_decref(f);
-        return 0;
+    const char *lv = getenv("BIC_AGENT_LOG");
+    if (lv && ag_log_level_parse(lv) >= 0) ag_log_set_level(ag_log_level_parse(lv));
+    if (strcmp(cmd, "facts") && strcmp(cmd, "run")) {
+        usage();
+        return 2;
     }
-    fputs("usage: bic-agent [-r ROOT] [-u LIBVIRT_URI] facts|version\n", stderr);
-    return 2;
+    ag_config cfg;
+    char err[512];
+    if (ag_config_load(&cfg, conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bic-agent: %s\n", err);
+        ag_config_free(&cfg);
+        return 2;
+    }
+    int rc;
+    if (!strcmp(cmd, "facts")) {
+        /* -r/-u, then the older BIC_AGENT_ROOT/BIC_AGENT_URI, then the configuration */
+        if (!root) root = getenv("BIC_AGENT_ROOT");
+        if (!uri) uri = getenv("BIC_AGENT_URI");
+        rc = cmd_facts(root ? root : cfg.root_prefix, uri ? uri : cfg.libvirt_uri);
+    } else {
+        if (root || uri) {
+            fputs("bic-agent: -r and -u are for facts; set root_prefix and libvirt_uri\n", stderr);
+            rc = 2;
+        } else {
+            rc = cmd_run(&cfg);
+        }
+    }
+    ag_config_free(&cfg);
+    return rc;
 }

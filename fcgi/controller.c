@@ -58,7 +58,7 @@ static bic_err health_tx(bic_db *db, void *arg)
 {
     bic_arena *a = arg;
     bic_rows rows;
-    long long window = 3 * ctl.cfg->agent_heartbeat_interval;
+    long long window = 3 * ctl.cfg->agents_heartbeat_interval;
     bic_err e = DB_EXEC(db, a, STMT_servers_overdue, &rows, P_INT(window));
     bic_req req;
     fake_req(&req, db, a, "health");
@@ -161,8 +161,8 @@ static void push_all(struct due *d)
         curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
         curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
         curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
-        curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, ctl.cfg->agent_push_timeout_ms);
-        curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, ctl.cfg->agent_push_timeout_ms);
+        curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, ctl.cfg->agents_push_timeout_ms);
+        curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS, ctl.cfg->agents_push_timeout_ms);
         curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, p->error);
@@ -222,11 +222,11 @@ static bic_err stale_tx(bic_db *db, void *arg)
 {
     bic_arena *a = arg;
     bic_rows rows;
-    bic_err e = DB_EXEC(db, a, STMT_task_stale, &rows, P_INT(ctl.cfg->agent_task_timeout));
+    bic_err e = DB_EXEC(db, a, STMT_task_stale, &rows, P_INT(ctl.cfg->agents_task_timeout));
     for (size_t i = 0; e == BIC_E_OK && i < rows.nrows; i++) {
         long long id = rows_int(&rows, i, 0);
         const char *why = arena_printf(a, "no answer from the agent within %ld s (task %s)",
-                                       ctl.cfg->agent_task_timeout, rows_str(&rows, i, 3));
+                                       ctl.cfg->agents_task_timeout, rows_str(&rows, i, 3));
         if (rows_int(&rows, i, 1) >= rows_int(&rows, i, 2))
             e = DB_EXEC(db, a, STMT_task_fail, NULL,
                         P_STR(arena_printf(a, "%s (%lld attempts)", why, rows_int(&rows, i, 1))),

@@ -181,7 +181,7 @@ bic_err h_agent_enroll(bic_req *req, bic_resp *resp)
     resp_json(req, resp, 200,
               json_pack("{s:I, s:s, s:s, s:I}", "server_id", (json_int_t)c.server_id, "credential",
                         cred, "ccc_public_key", sign_public_b64(), "heartbeat_interval",
-                        (json_int_t)req->cfg->agent_heartbeat_interval));
+                        (json_int_t)req->cfg->agents_heartbeat_interval));
     return BIC_E_OK;
 }
 
@@ -267,7 +267,7 @@ bic_err h_agent_heartbeat(bic_req *req, bic_resp *resp)
     if (e == BIC_E_OK) e = db_tx(req->db, heartbeat_tx, &c);
     if (e != BIC_E_OK) return e;
     resp_json(req, resp, 200,
-              json_pack("{s:I, s:b}", "interval", (json_int_t)req->cfg->agent_heartbeat_interval,
+              json_pack("{s:I, s:b}", "interval", (json_int_t)req->cfg->agents_heartbeat_interval,
                         "resync", c.resync));
     return BIC_E_OK;
 }

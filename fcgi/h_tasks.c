@@ -53,7 +53,7 @@ static bic_err task_create_tx(bic_db *db, void *arg)
     char *pj = params ? json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     arena_defer(req->arena, free, pj);
     e = DB_EXEC(db, req->arena, STMT_task_insert, NULL, P_INT(c->server_id), P_STR(type), P_STR(pj),
-                P_INT(req->cfg->agent_task_max_attempts), P_STR(req->who.username));
+                P_INT(req->cfg->agents_task_max_attempts), P_STR(req->who.username));
     if (e != BIC_E_OK) return fail(req, e, "cannot queue the task");
     c->id = (long long)db_insert_id(db);
     return audit_write(

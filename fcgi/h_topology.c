@@ -136,8 +136,8 @@ bic_err h_metrics_get(bic_req *req, bic_resp *resp)
         {"bic_server_cpu_ratio", "Host CPU use, 0 to 1, from the last heartbeat.", 3, 0.01},
         {"bic_server_memory_used_bytes", "Host memory in use.", 4, 1048576.0},
         {"bic_server_memory_bytes", "Host memory.", 5, 1048576.0},
-        {"bic_server_network_receive_bytes_per_second", "Host receive rate.", 6, 1},
-        {"bic_server_network_transmit_bytes_per_second", "Host transmit rate.", 7, 1},
+        {"bic_server_network_receive_bits_per_second", "Host receive rate (physical NICs).", 6, 1},
+        {"bic_server_network_transmit_bits_per_second", "Host transmit rate (physical NICs).", 7, 1},
         {"bic_server_up", "1 when the server's agent heartbeats.", 8, 1},
     };
     for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++) {

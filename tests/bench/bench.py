@@ -101,8 +101,99 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%s/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def heartbeat_bench(stack, admin, cafile, var):
+    import uuid
+    servers = int(os.environ.get("BENCH_SERVERS", "1000"))
+    beats = int(os.environ.get("BENCH_HEARTBEATS", "3000"))
+    r = admin.post("/api/v1/building-blocks", {"name": "bench-bb"})
+    bb = r.json["id"]
+    for i in range((servers + 9) // 10):
+        admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "m%03d" % i, "max_servers": 10})
+    token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb}).json["token"]
+    facts = {"cpus": 32, "cores": 16, "memory_mib": 256000, "storage_gib": 2000,
+             "nics": [{"name": "ens1f0", "speed_mbps": 1000}, {"name": "ens1f1", "speed_mbps": 1000}],
+             "hypervisor": {"type": "QEMU", "version": "7.2.0"}}
+    agents, lock = [], threading.Lock()
+
+    def enroll(part):
+        conn = Conn(stack.https_port, cafile)
+        for i in part:
+            s, body = conn.request("POST", "/api/v1/agent/enroll", {
+                "token": token, "machine_id": "bench-machine-%05d" % i, "hostname": "bs-%05d" % i,
+                "listen_url": "http://127.0.0.1:9", "facts": facts})
+            assert s == 200, body
+            j = json.loads(body)
+            desks = [{"uuid": str(uuid.uuid4()), "name": "bs%05d-d%03d" % (i, k), "state": "running",
+                      "vcpus": 2, "memory_mib": 2048, "cpu_time_ns": 0, "rx_bytes": 0, "tx_bytes": 0}
+                     for k in range(100)]
+            with lock:
+                agents.append({"id": j["server_id"], "auth": "Bearer %d.%s" % (j["server_id"], j["credential"]),
+                               "desks": desks, "seq": 0})
+
+    t = time.monotonic()
+    ths = [threading.Thread(target=enroll, args=(range(i, servers, THREADS),)) for i in range(THREADS)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    row("enroll %d agents" % servers, time.monotonic() - t, "s", note="setup")
+
+    def beat(conn, a, full, changed):
+        a["seq"] += 1
+        for d in a["desks"][:changed]:
+            d["cpu_time_ns"] += 1000000
+        s, body = conn.request("POST", "/api/v1/agent/heartbeat", {
+            "seq": a["seq"], "full": full, "host": {"cpu_pct": 40.0, "mem_total_mib": 256000, "mem_used_mib": 200000},
+            "desktops": a["desks"][:changed]}, {"Authorization": a["auth"]})
+        assert s == 200, body
+
+    def run(part, full, count, changed=100):
+        conn = Conn(stack.https_port, cafile)
+        for n in range(count):
+            beat(conn, part[n % len(part)], full, changed)
+
+    # first the full heartbeats that register 100,000 desktops
+    ths = [threading.Thread(target=run, args=(agents[i::THREADS], True, len(agents[i::THREADS]))) for i in range(THREADS)]
+    t = time.monotonic()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    row("register %d desktops (full heartbeats)" % (servers * 100), time.monotonic() - t, "s", note="setup")
+
+    pids = {}
+    for name, f in (("bicd", "bicd.pid"), ("mariadbd", "mariadbd.pid")):
+        with open(os.path.join(var, "run", f)) as fh:
+            pids[name] = fh.read().strip()
+    for changed, label in ((100, "all 100 desktops changed (worst case)"), (0, "no desktop changed (steady state)")):
+        before = {k: cpu_seconds(p) for k, p in pids.items()}
+        per = beats // THREADS
+        ths = [threading.Thread(target=run, args=(agents[i::THREADS], False, per, changed)) for i in range(THREADS)]
+        t = time.monotonic()
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        wall = time.monotonic() - t
+        done = per * THREADS
+        used = {k: cpu_seconds(p) - before[k] for k, p in pids.items()}
+        row("heartbeats/s, %s" % label, done / wall, "1/s", 100.0, "needed: 1,000 servers / 10 s")
+        for k in ("bicd", "mariadbd"):
+            row("  %s CPU s per 1,000 heartbeats" % k, used[k] / done * 1000, "s")
+        load = (used["bicd"] + used["mariadbd"]) / done * 100  # core-seconds per second at 100 heartbeats/s
+        row("  bicd+MariaDB share of one core at 1,000 servers", load * 100, "%", 25.0, "target 25 % of a core",
+            higher_is_better=False)
+
+
 def main():
-    subprocess.run(["make", "-s", "-C", REPO, "all"], check=True)
+    subprocess.run(["make", "-s", "-C", REPO, "build/bicd"], check=True)
     stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
     stack.env["BIC_LOGIN_RATE"] = "100000r/s"
     stack.env["BIC_LOGIN_BURST"] = "100000"
@@ -173,6 +264,9 @@ def main():
             row("%s p50 (%dk users)" % (label, USERS // 1000), pct(times, 50) * 1000, "ms")
             row("%s p99 (%dk users)" % (label, USERS // 1000), pct(times, 99) * 1000, "ms", 100.0,
                 "target p99 100 ms", higher_is_better=False)
+
+        # --- heartbeat ingest: SERVERS agents x 100 desktops ----------------------
+        heartbeat_bench(stack, c, cafile, var)
 
         # --- health through nginx -> bicd -> MariaDB --------------------------------
         conn = Conn(stack.https_port, cafile)

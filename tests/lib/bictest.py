@@ -38,8 +38,8 @@ class Stack:
                         BIC_HTTP_PORT=str(self.http_port), BIC_DB_PORT=str(self.db_port),
                         BIC_LISTEN="127.0.0.1", BIC_BICD=self.bicd, BIC_LIBVIRT="0",
                         BIC_LOGIN_RATE="50r/s", BIC_LOGIN_BURST="100",
-                        BIC_AGENT_HEARTBEAT_INTERVAL="1", BIC_AGENT_TASK_MAX_ATTEMPTS="3",
-                        BIC_AGENT_PUSH_TIMEOUT_MS="2000", BIC_LEADER_TICK_MS="200",
+                        BIC_AGENTS_HEARTBEAT_INTERVAL="1", BIC_AGENTS_TASK_MAX_ATTEMPTS="3",
+                        BIC_AGENTS_PUSH_TIMEOUT_MS="2000", BIC_LEADER_TICK_MS="200",
                         BIC_METRICS_TOKEN="test-metrics-token", BIC_METRICS_NETWORKS="192.0.2.0/24",
                         ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=" +
                         os.path.join(self.var, "log", "asan"),

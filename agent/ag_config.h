@@ -1,0 +1,63 @@
+/*
+ * ag_config.h - bic-agent configuration: [agent] keys of an INI file (libinih),
+ * each overridable by the environment variable BIC_AGENT_<KEY> (upper case),
+ * e.g. BIC_AGENT_CCC_URL.
+ *
+ * Every key is one X(name, type, default) row of AG_CONFIG_KEYS; the struct
+ * field, the INI parsing and the environment override all come from that row.
+ */
+#ifndef BIC_AG_CONFIG_H
+#define BIC_AG_CONFIG_H
+
+#include <stddef.h>
+
+/* X(name, type: STR|INT, default) ; the struct field is ag_config.name */
+#define AG_CONFIG_KEYS(X)                                                                          \
+    X(ccc_url, STR, "") /* https://ccc.example:443, no trailing path */                            \
+    X(ca_file, STR, "") /* CA bundle for CCC's certificate; "" = system */                         \
+    X(token, STR, "")   /* enrollment token (bbt_...) */                                           \
+    X(state_dir, STR, "/var/lib/bic-agent")                                                        \
+    X(listen, STR, "0.0.0.0:7443") /* task listener host:port; port 0 = any free port */           \
+    X(advertise_url, STR, "")      /* what CCC calls; "" = http://<listen> */                      \
+    X(libvirt_uri, STR, "qemu:///system")                                                          \
+    X(root_prefix, STR, "")       /* /proc, /sys and /etc are read below this */                   \
+    X(machine_id, STR, "")        /* "" = <root_prefix>/etc/machine-id */                          \
+    X(hostname, STR, "")          /* "" = gethostname() */                                         \
+    X(heartbeat_interval, INT, 0) /* seconds; 0 = what CCC says at enrollment */
+
+#define AG_CFG_TYPE_STR char *
+#define AG_CFG_TYPE_INT long
+
+typedef struct ag_config {
+#define AG_X_FIELD(name, type, def) AG_CFG_TYPE_##type name;
+    AG_CONFIG_KEYS(AG_X_FIELD)
+#undef AG_X_FIELD
+    /* filled by ag_config_resolve() */
+    char listen_host[256];
+    int listen_port;
+} ag_config;
+
+/*
+ * Fills cfg with the defaults, then the file at path (NULL: none), then the
+ * environment. Returns 0, or -1 with a message in err (unknown section or key,
+ * bad number, unreadable file, syntax error). Release with ag_config_free().
+ */
+int ag_config_load(ag_config *cfg, const char *path, char *err, size_t errlen);
+
+/*
+ * Checks the values the daemon needs and fills the derived ones: machine_id
+ * from <root_prefix>/etc/machine-id, hostname from gethostname(), listen_host
+ * and listen_port from listen. advertise_url stays "" when not configured (the
+ * daemon builds it once it knows the bound port). Returns 0 or -1 with err.
+ */
+int ag_config_resolve(ag_config *cfg, char *err, size_t errlen);
+
+void ag_config_free(ag_config *cfg);
+
+/*
+ * Splits "host:port", "[v6]:port" or ":port" (host "") into host and port.
+ * Returns 0, or -1 when the port is missing or not 0..65535.
+ */
+int ag_listen_parse(const char *listen, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * ag_domains.h - snapshots of the domains libvirt knows on this host, and the
+ * heartbeat delta between two snapshots.
+ */
+#ifndef BIC_AG_DOMAINS_H
+#define BIC_AG_DOMAINS_H
+
+#include <jansson.h>
+#include <libvirt/libvirt.h>
+#include <stddef.h>
+
+typedef struct ag_dom {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char name[256];
+    int state; /* virDomainState */
+    long long vcpus, memory_mib, cpu_time_ns, rx_bytes, tx_bytes;
+} ag_dom;
+
+/* Domains sorted by uuid. An all-zero snapshot is empty and valid. */
+typedef struct ag_snapshot {
+    ag_dom *d;
+    size_t n;
+} ag_snapshot;
+
+/*
+ * Collects every domain (active and inactive) with virConnectGetAllDomainStats,
+ * completing what a driver leaves out (the test driver reports only the state)
+ * with virDomainGetInfo. Returns 0 and fills *out (release with
+ * ag_snapshot_clear), or -1 with libvirt's message in err.
+ */
+int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t errlen);
+
+void ag_snapshot_clear(ag_snapshot *s);
+/* Moves src into dst (dst's old contents are released; src becomes empty). */
+void ag_snapshot_move(ag_snapshot *dst, ag_snapshot *src);
+/* The domain with this uuid, or NULL. */
+const ag_dom *ag_snapshot_find(const ag_snapshot *s, const char *uuid);
+/* Sorts d[0..n) by uuid; for snapshots built by hand (tests). */
+void ag_snapshot_sort(ag_snapshot *s);
+
+/* The protocol's word for a virDomainState: running, paused, shutoff, ... nostate. */
+const char *ag_dom_state_name(int state);
+
+/* {"uuid","name","state","vcpus","memory_mib","cpu_time_ns","rx_bytes","tx_bytes"} */
+json_t *ag_dom_json(const ag_dom *d);
+
+/* Every domain of s as an array of ag_dom_json objects (a full heartbeat). */
+json_t *ag_snapshot_json(const ag_snapshot *s);
+
+/*
+ * The delta heartbeat: returns the array of domains of cur that are new or whose
+ * name, state or stats differ from prev, and sets *removed to the array of uuids
+ * in prev that cur does not have. prev may be empty. NULL on OOM.
+ */
+json_t *ag_snapshot_delta(const ag_snapshot *prev, const ag_snapshot *cur, json_t **removed);
+
+#endif

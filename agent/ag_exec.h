@@ -1,0 +1,36 @@
+/*
+ * ag_exec.h - runs one task of docs/agent-protocol.md against libvirt.
+ *
+ * Types: domain.start, domain.shutdown (ACPI), domain.reboot, domain.destroy
+ * with params {"uuid"}, and inventory.refresh (no params).
+ */
+#ifndef BIC_AG_EXEC_H
+#define BIC_AG_EXEC_H
+
+#include <jansson.h>
+#include <libvirt/libvirt.h>
+#include <stddef.h>
+
+#define AG_EXEC_UNKNOWN_TYPE "unknown task type"
+
+typedef struct ag_exec_env {
+    virConnectPtr conn; /* borrowed; NULL while the hypervisor connection is down */
+    /* inventory.refresh: sends a full heartbeat and sets *seq; 0, or -1 with err */
+    int (*refresh)(void *arg, long long *seq, char *err, size_t errlen);
+    void *arg;
+} ag_exec_env;
+
+/*
+ * Runs the task. Returns 0 with *result set to a new object, or -1 with the
+ * reason in err (what the agent reports as "error"):
+ *   domain.*: {"state": state after, "changed": false when the domain already was
+ *   in the wanted state (start of a running domain, shutdown or destroy of a
+ *   stopped one)}; errors "domain not found: <uuid>", "params.uuid ...",
+ *   "hypervisor connection is down", "<op>: <libvirt message>".
+ *   inventory.refresh: {"heartbeat_seq": seq of the full heartbeat}.
+ *   anything else: -1 with AG_EXEC_UNKNOWN_TYPE.
+ */
+int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params, json_t **result,
+                 char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,206 @@
+#include "ag_listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ag_log.h"
+#include "ag_verify.h"
+
+struct ag_listener {
+    struct MHD_Daemon *mhd;
+    int port;
+    ag_listener_fn fn;
+    void *arg;
+};
+
+/* One request being read. */
+struct upload {
+    char *data;
+    size_t len, cap;
+    int too_large;
+};
+
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *json, int own)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(json), (void *)json, own ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        if (own) free((void *)json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", "POST");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    ag_listener *l = cls;
+    struct upload *u = *con_cls;
+    if (!u) {
+        /* first call: headers only */
+        if (strcmp(url, AG_LISTENER_PATH))
+            return answer(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}", 0);
+        if (strcmp(method, MHD_HTTP_METHOD_POST))
+            return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"error\":\"method_not_allowed\"}", 0);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > AG_TASK_BODY_MAX)
+            return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
+        u = calloc(1, sizeof(*u));
+        if (!u) return MHD_NO;
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (u->too_large || u->len + n > AG_TASK_BODY_MAX) {
+            u->too_large = 1; /* chunked bodies: read on, keep nothing */
+            return MHD_YES;
+        }
+        if (u->len + n > u->cap) {
+            size_t cap = u->cap ? u->cap : 4096;
+            while (cap < u->len + n)
+                cap *= 2;
+            char *d = realloc(u->data, cap);
+            if (!d) return MHD_NO;
+            u->data = d;
+            u->cap = cap;
+        }
+        memcpy(u->data + u->len, upload_data, n);
+        u->len += n;
+        return MHD_YES;
+    }
+    if (u->too_large)
+        return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-BIC-Signature");
+    char *body = NULL;
+    int status = l->fn(l->arg, u->data ? u->data : "", u->len, sig, &body);
+    if (!body) return answer(c, (unsigned)status, "{}", 0);
+    return answer(c, (unsigned)status, body, 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct upload *u = *con_cls;
+    if (!u) return;
+    free(u->data);
+    free(u);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    AG_WARN("listener: %s", msg);
+}
+
+/* A listening socket on host:port; -1 with err. */
+static int bind_socket(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "listen %s:%d: %s", host, port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1, saved = 0;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0) break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) snprintf(err, errlen, "listen %s:%d: %s", host, port, strerror(saved));
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+ag_listener *ag_listener_start(const char *host, int port, ag_listener_fn fn, void *arg, char *err,
+                               size_t errlen)
+{
+    ag_listener *l = calloc(1, sizeof(*l));
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->fn = fn;
+    l->arg = arg;
+    int fd = bind_socket(host, port, err, errlen);
+    if (fd < 0) {
+        free(l);
+        return NULL;
+    }
+    l->port = bound_port(fd);
+    l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
+                              NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                              NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)AG_LISTENER_CONNECTIONS,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)AG_LISTENER_PER_IP,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)AG_LISTENER_TIMEOUT_S,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!l->mhd) {
+        snprintf(err, errlen, "cannot start the task listener on %s:%d", host, port);
+        close(fd);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+int ag_listener_port(const ag_listener *l)
+{
+    return l->port;
+}
+
+void ag_listener_stop(ag_listener *l)
+{
+    if (!l) return;
+    MHD_stop_daemon(l->mhd);
+    free(l);
+}
