@@ -71,7 +71,8 @@ static bic_err health_tx(bic_db *db, void *arg)
         if (e == BIC_E_OK)
             e = audit_write_as(&req, 0, "system", "server.offline", "server",
                                arena_printf(a, "%lld", id), true,
-                               json_pack("{s:s, s:I}", "hostname", rows_str(&rows, i, 1),
+                               json_pack("{s:s, s:s, s:I}", "hostname", rows_str(&rows, i, 1),
+                                         "was", rows_str(&rows, i, 2),
                                          "missed_seconds", (json_int_t)window));
         if (e == BIC_E_OK)
             LOG_WARN(NULL, "server %lld (%s) is offline: no heartbeat for %lld s", id,

@@ -87,7 +87,7 @@ json_t *server_json(bic_req *req, const bic_rows *r, size_t i)
         (json_int_t)rows_int(r, i, 19), "last_heartbeat_at", json_time(req, rows_str(r, i, 20)),
         "created_at", json_time(req, rows_str(r, i, 21)), "desktops", "total",
         (json_int_t)rows_int(r, i, 22), "running", (json_int_t)rows_int(r, i, 23), "capacity",
-        "desktops", (json_int_t)(cap > 0 ? cap : 0), "by_server", (json_int_t)max_d, "by_cores",
+        "desktops", (json_int_t)(cap > 0 ? cap : 0), "by_servers", (json_int_t)max_d, "by_cores",
         (json_int_t)by_cores, "by_nics", (json_int_t)by_nic);
 }
 
@@ -361,9 +361,13 @@ bic_err h_servers_list(bic_req *req, bic_resp *resp)
     const char *q = req_query(req, "q");
     const char *like = like_prefix(req, q && *q ? q : NULL);
     bic_param pb = bb ? P_INT(bb) : P_NULL, pm = module ? P_INT(module) : P_NULL;
+    const char *maint = req_query(req, "maintenance");
+    int mflag = maint && *maint ? parse_bool(maint) : -2;
+    if (mflag == -1) return fail(req, BIC_E_VALIDATION, "maintenance must be true or false");
+    bic_param pmt = mflag >= 0 ? P_INT(mflag) : P_NULL;
     bic_rows rows;
     e = DB_EXEC(req->db, req->arena, STMT_server_list, &rows, P_INT(after), pb, pb, pm, pm,
-                P_STR(state), P_STR(state), P_STR(like), P_STR(like), P_INT(limit));
+                P_STR(state), P_STR(state), pmt, pmt, P_STR(like), P_STR(like), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "server list failed");
     json_t *items = json_array();
     for (size_t i = 0; i < rows.nrows; i++)

@@ -1,49 +1,85 @@
-// The admin portal: sign-in, then Users, Groups and the Audit log (hash routes).
+// The admin portal: sign-in, then the infrastructure (Topology, Servers, Tasks, Enrollment
+// tokens) and access (Users, Groups, Audit log) pages, on hash routes such as #/servers/12.
+// A page's render() may return a function that stops what it started (live refreshes); it
+// is called when the page is left.
 import './admin-i18n.js';
 import { startPortal } from '/common/app.js';
 import { h, icon, clear } from '/common/ui.js';
+import { topologyPage } from './topology.js';
+import { serversRoute } from './servers.js';
+import { tasksPage } from './tasks.js';
+import { tokensPage } from './tokens.js';
 import { usersPage } from './users.js';
 import { groupsPage } from './groups.js';
 import { auditPage } from './audit.js';
 
 const PAGES = {
+  topology: { key: 'nav.topology', icon: 'topology', render: topologyPage },
+  servers: { key: 'nav.servers', icon: 'server', render: serversRoute },
+  tasks: { key: 'nav.tasks', icon: 'tasks', render: tasksPage },
+  tokens: { key: 'nav.tokens', icon: 'ticket', render: tokensPage },
   users: { key: 'nav.users', icon: 'users', render: usersPage },
   groups: { key: 'nav.groups', icon: 'group', render: groupsPage },
   audit: { key: 'nav.audit', icon: 'audit', render: auditPage },
 };
+const SECTIONS = [
+  ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens']],
+  ['nav.section.access', ['users', 'groups', 'audit']],
+];
+const DEFAULT = 'topology';
 
-function routeName() {
-  const m = /^#\/?([a-z]+)/.exec(window.location.hash || '');
-  return m && PAGES[m[1]] ? m[1] : 'users';
+// #/servers/12?x=1 -> {name: 'servers', rest: '12'}
+function route() {
+  const m = /^#\/?([a-z]+)(?:\/([^?]*))?/.exec(window.location.hash || '');
+  if (m && PAGES[m[1]]) return { name: m[1], rest: m[2] || '' };
+  return { name: DEFAULT, rest: '' };
 }
 
 let hashListener = null;
+let leave = null;
+
+function stopPage() {
+  if (typeof leave === 'function') {
+    try {
+      leave();
+    } catch (e) {
+      // a page that fails to clean up must not keep the next one from showing
+    }
+  }
+  leave = null;
+}
 
 function mount(main, ctx) {
   if (hashListener) window.removeEventListener('hashchange', hashListener);
   hashListener = null;
+  stopPage();
   if (ctx.user.role !== 'admin') {
     forbidden(main, ctx);
     return;
   }
   const links = {};
   const nav = h('nav', { class: 'side-nav', i18nLabel: 'nav.label' },
-    h('ul', null, Object.entries(PAGES).map(([name, p]) =>
-      h('li', null, links[name] = h('a', { href: '#/' + name, class: 'side-link', 'data-nav': name },
-        icon(p.icon), h('span', { i18n: p.key }))))));
+    h('div', { class: 'side-nav-inner' }, SECTIONS.map(([key, names]) => [
+      h('p', { class: 'side-caption', 'aria-hidden': 'true', i18n: key }),
+      h('ul', null, names.map((name) =>
+        h('li', null, links[name] = h('a', { href: '#/' + name, class: 'side-link', 'data-nav': name },
+          icon(PAGES[name].icon), h('span', { i18n: PAGES[name].key }))))),
+    ])));
   const content = h('div', { class: 'admin-content' });
   main.append(h('div', { class: 'admin-layout' }, nav, content));
 
   const show = () => {
-    const name = routeName();
+    const { name, rest } = route();
     for (const [n, a] of Object.entries(links)) {
       if (n === name) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
+    stopPage();
     clear(content);
-    const page = h('div', { class: 'page', 'data-page': name });
+    const page = h('div', { class: 'page', 'data-page': name + (rest ? '-detail' : '') });
     content.append(page);
-    PAGES[name].render(page, ctx);
+    leave = PAGES[name].render(page, ctx, rest);
+    window.scrollTo(0, 0);
   };
   hashListener = show;
   window.addEventListener('hashchange', hashListener);

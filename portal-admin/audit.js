@@ -3,7 +3,7 @@ import * as api from '/common/api.js';
 import { h, field, button } from '/common/ui.js';
 import { has } from '/common/i18n.js';
 import { pageHead, dataTable, Pager, select, latest } from './lists.js';
-import { AUDIT_ACTIONS } from './admin-i18n.js';
+import { AUDIT_ACTIONS, AUDIT_TARGETS } from './admin-i18n.js';
 
 const PAGE_SIZE = 50;
 
@@ -46,7 +46,7 @@ export function auditPage(page) {
 
   const action = select('action', [['', 'audit.filter.action_any'], ...AUDIT_ACTIONS.map((a) => [a, 'audit.action.' + a])], 'audit.filter.action');
   const actor = h('input', { type: 'text', name: 'actor', i18nPlaceholder: 'audit.filter.actor_ph', autocomplete: 'off', spellcheck: 'false' });
-  const targetType = select('target_type', [['', 'audit.filter.target_any'], ['user', 'audit.target.user'], ['group', 'audit.target.group']], 'audit.filter.target_type');
+  const targetType = select('target_type', [['', 'audit.filter.target_any'], ...AUDIT_TARGETS.map((k) => [k, 'audit.target.' + k])], 'audit.filter.target_type');
   const targetId = h('input', { type: 'text', name: 'target_id', autocomplete: 'off', spellcheck: 'false' });
   const since = h('input', { type: 'date', name: 'since' });
   const until = h('input', { type: 'date', name: 'until' });

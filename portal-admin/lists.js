@@ -39,6 +39,38 @@ export function dataTable(columns, name) {
       table.classList.toggle('is-empty', rows.length === 0);
       status.hidden = true;
     },
+    /*
+     * Live lists: puts items in order, keeping the row of an item whose signature did not
+     * change (so a refresh does not take the focus away or flash), rebuilding the others.
+     * key(item) names the item, sig(item) is a string that changes when its row must, and
+     * render(item) makes the <tr>.
+     */
+    sync(items, key, sig, render) {
+      const old = new Map();
+      for (const tr of Array.from(body.children)) if (tr.bicKey !== undefined) old.set(tr.bicKey, tr);
+      const rows = items.map((it) => {
+        const k = key(it);
+        const s = sig(it);
+        let tr = old.get(k);
+        if (!tr || tr.bicSig !== s) {
+          const fresh = render(it);
+          fresh.bicKey = k;
+          fresh.bicSig = s;
+          if (tr) tr.replaceWith(fresh);
+          tr = fresh;
+        }
+        old.delete(k);
+        return tr;
+      });
+      for (const tr of old.values()) tr.remove();
+      for (const tr of Array.from(body.children)) if (tr.bicKey === undefined) tr.remove();
+      rows.forEach((tr, i) => {
+        if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+      });
+      table.classList.toggle('is-loading', false);
+      table.classList.toggle('is-empty', rows.length === 0);
+      status.hidden = true;
+    },
     loading() {
       table.classList.add('is-loading');
       el.setAttribute('aria-busy', 'true');
@@ -161,27 +193,35 @@ export function latest() {
  * {items, next_after, total}; only is a latest() guard, so an answer that a newer
  * request overtook is dropped. emptyKey/emptyIcon describe an empty result.
  */
-export async function loadPage({ table, pager, only, fetch, row, emptyKey, emptyIcon }) {
-  table.loading();
-  table.alert.hide();
+export async function loadPage({ table, pager, only, fetch, row, emptyKey, emptyIcon, quiet, keyed, nextKey, infoKey }) {
+  if (!quiet) {
+    table.loading();
+    table.alert.hide();
+  }
   let res;
   try {
     res = await only(fetch);
   } catch (e) {
     table.done();
     table.alert.showError(e);
-    return;
+    return null;
   }
-  if (!res.current) return;
+  if (!res.current) return null;
   table.done();
+  table.alert.hide();
   const data = res.value;
   const items = data.items || [];
   if (!items.length && pager.index > 0) {
     // the last page emptied (e.g. after a change): step back
     pager.prev();
-    return;
+    return null;
   }
-  table.setRows(items.map(row));
+  // keyed: {key, sig} for live lists that refresh in place (see sync)
+  if (keyed) table.sync(items, keyed.key, keyed.sig, row);
+  else table.setRows(items.map(row));
   if (!items.length) table.empty(emptyKey, emptyIcon);
-  pager.update(items.length, data.next_after, data.total);
+  pager.update(items.length, data[nextKey || 'next_after'], data.total, infoKey);
+  // a list without a total that fits on one page needs no pager
+  if (data.total === undefined && pager.index === 0 && pager.nextCursor === null) pager.el.hidden = true;
+  return data;
 }

@@ -195,7 +195,7 @@ class Enrollment(InventoryBase):
         self.assertEqual([n["name"] for n in s["nics"]], ["ens1f0", "ens1f1"])
         self.assertTrue(s["nics"][0]["sriov_capable"])
         # capacity: min(100 per server, 6 per core = 48, 50 per Gbps = 100)
-        self.assertEqual(s["capacity"], {"desktops": 48, "by_server": 100, "by_cores": 48, "by_nics": 100})
+        self.assertEqual(s["capacity"], {"desktops": 48, "by_servers": 100, "by_cores": 48, "by_nics": 100})
         self.assertEqual(a.heartbeat(full=True, desktops=[]).status, 200)
         self.assertEqual(self.server(a.server_id)["state"], "online")
         self.assertEqual(self.server(a.server_id)["load"]["cpu_pct"], 25.0)
@@ -346,6 +346,21 @@ class Heartbeats(InventoryBase):
         self.assertEqual(self.server(a.server_id)["state"], "online")
         kinds = [e["kind"] for e in self.admin.get("/api/v1/servers/%d/events" % a.server_id).json["items"]]
         self.assertEqual(kinds[:2], ["online", "offline"])
+
+    def test_enrolled_but_silent_goes_offline(self):
+        a, _, _ = self.enrolled()
+        self.assertEqual(self.server(a.server_id)["state"], "enrolling")
+        self.assertTrue(wait_until(lambda: self.server(a.server_id)["state"] == "offline", timeout=15))
+        a.heartbeat(full=True, desktops=[])
+        self.assertEqual(self.server(a.server_id)["state"], "online")
+
+    def test_maintenance_filter(self):
+        a, _, m = self.enrolled()
+        self.admin.patch("/api/v1/servers/%d" % a.server_id, {"maintenance": True})
+        ids = [s["id"] for s in self.admin.get("/api/v1/servers?module=%d&maintenance=true" % m["id"]).json["items"]]
+        self.assertEqual(ids, [a.server_id])
+        self.assertEqual(self.admin.get("/api/v1/servers?module=%d&maintenance=false" % m["id"]).json["items"], [])
+        self.assertJsonError(self.admin.get("/api/v1/servers?maintenance=maybe"), 422, "validation_failed")
 
     def test_maintenance_flag(self):
         a, _, _ = self.enrolled()

@@ -14,9 +14,10 @@ test.after(async () => {
   if (api) await api.dispose();
 });
 
-async function adminSession(opts) {
+// Signs the admin in at a page of the portal (the Users page unless told otherwise).
+async function adminSession(opts, hash = '#/users') {
   const b = await openBrowser(opts);
-  await b.page.goto(S.base + '/admin/');
+  await b.page.goto(S.base + '/admin/' + hash);
   await signIn(b.page, 'admin', S.adminPassword);
   await b.page.waitForSelector('[data-view=frame]');
   return b;
@@ -39,6 +40,11 @@ test('admin signs in, sees the header, switches to Korean, logs out', async () =
     const logout = header.locator('[data-action=logout]');
     assert.ok(await logout.isVisible(), 'a visible log-out button');
     assert.equal((await logout.textContent()).trim(), 'Log out');
+    // the topology is the first page after sign-in, first in the navigation
+    await page.waitForSelector('[data-page=topology]');
+    assert.equal(await page.getAttribute('a[data-nav=topology]', 'aria-current'), 'page');
+    assert.equal(await page.getAttribute('.side-nav li:first-child a', 'data-nav'), 'topology');
+    await page.click('a[data-nav=users]');
     await page.waitForSelector('[data-table=users] tbody tr');
     assert.equal(await page.getAttribute('a[data-nav=users]', 'aria-current'), 'page');
     await screenshot(page, 'admin-users');

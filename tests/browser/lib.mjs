@@ -66,6 +66,9 @@ export async function openBrowser(opts = {}) {
 
 export async function screenshot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
+  // no hover effects in the picture, and a settled paint after scrolling
+  await page.mouse.move(0, 0).catch(() => {});
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))).catch(() => {});
   await page.screenshot({ path: path.join(ARTIFACTS, name + '.png') });
 }
 

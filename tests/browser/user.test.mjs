@@ -112,7 +112,7 @@ test('session: an expired access token is refreshed silently; without the refres
   const b = await openBrowser();
   try {
     const { page, context } = b;
-    await page.goto(S.base + '/admin/');
+    await page.goto(S.base + '/admin/#/users');
     await signIn(page, 'admin', S.adminPassword);
     await page.waitForSelector('[data-table=users] tbody tr');
     const names = async () => (await context.cookies()).map((c) => c.name).sort();
