@@ -48,7 +48,12 @@ static bool in_cidr(const char *cidr, size_t n, const char *addr)
     char *slash = strchr(net, '/');
     if (slash) {
         *slash = '\0';
-        bits = atoi(slash + 1);
+        char *end;
+        errno = 0;
+        long b = strtol(slash + 1, &end, 10);
+        if (errno || end == slash + 1 || *end || b < 0)
+            return false; /* malformed: matches nothing */
+        bits = (int)b;
     }
     unsigned char a[16], b[16];
     int fam = strchr(net, ':') ? AF_INET6 : AF_INET;

@@ -44,10 +44,11 @@
     X(auth, lockout_base_seconds, INT, 30)                                                         \
     X(auth, lockout_max_seconds, INT, 900)                                                         \
     X(auth, sign_key_file, STR, "/etc/bic/ccc-sign.key")                                           \
-    X(agents, heartbeat_interval, INT, 10)                                                          \
-    X(agents, task_timeout, INT, 120)                                                               \
-    X(agents, task_max_attempts, INT, 5)                                                            \
-    X(agents, push_timeout_ms, INT, 5000)                                                           \
+    X(agents, heartbeat_interval, INT, 10)                                                         \
+    X(agents, task_timeout, INT, 120)                                                              \
+    X(agents, task_max_attempts, INT, 5)                                                           \
+    X(agents, push_timeout_ms, INT, 5000)                                                          \
+    X(agents, event_retention_days, INT, 30)                                                       \
     X(leader, lease_seconds, INT, 10)                                                              \
     X(leader, tick_ms, INT, 500)                                                                   \
     X(metrics, token, STR, "")                                                                     \

@@ -69,11 +69,10 @@ static bic_err health_tx(bic_db *db, void *arg)
             e = DB_EXEC(db, a, STMT_event_insert, NULL, P_INT(id), P_NULL, P_STR("offline"),
                         P_STR(arena_printf(a, "no heartbeat for %lld s", window)));
         if (e == BIC_E_OK)
-            e = audit_write_as(&req, 0, "system", "server.offline", "server",
-                               arena_printf(a, "%lld", id), true,
-                               json_pack("{s:s, s:s, s:I}", "hostname", rows_str(&rows, i, 1),
-                                         "was", rows_str(&rows, i, 2),
-                                         "missed_seconds", (json_int_t)window));
+            e = audit_write_as(
+                &req, 0, "system", "server.offline", "server", arena_printf(a, "%lld", id), true,
+                json_pack("{s:s, s:s, s:I}", "hostname", rows_str(&rows, i, 1), "was",
+                          rows_str(&rows, i, 2), "missed_seconds", (json_int_t)window));
         if (e == BIC_E_OK)
             LOG_WARN(NULL, "server %lld (%s) is offline: no heartbeat for %lld s", id,
                      rows_str(&rows, i, 1), window);
@@ -207,7 +206,7 @@ static void settle(bic_db *db, struct due *d)
                                              p->error[0] ? p->error : curl_easy_strerror(p->rc))
                               : arena_printf(d->a, "agent refused the task: HTTP %ld", p->status);
         if (p->attempts >= p->max_attempts) {
-            DB_EXEC(db, d->a, STMT_task_fail, NULL,
+            DB_EXEC(db, d->a, STMT_task_fail_sent, NULL,
                     P_STR(arena_printf(d->a, "%s (%lld attempts)", why, p->attempts)),
                     P_INT(p->id));
             LOG_WARN(NULL, "task %lld failed: %s", p->id, why);
@@ -273,6 +272,9 @@ static void *controller_main(void *arg)
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec - last_stale.tv_sec >= 5) {
                 db_tx(db, stale_tx, a);
+                arena_reset(a);
+                DB_EXEC(db, a, STMT_events_prune, NULL,
+                        P_INT(ctl.cfg->agents_event_retention_days));
                 arena_reset(a);
                 last_stale = now;
             }

@@ -3,8 +3,14 @@
  * heartbeats, lifecycle events and task status. Callers are machines: enroll
  * carries a token, the rest the agent's bearer credential (agentauth.c).
  */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "audit.h"
 #include "handlers.h"
@@ -32,7 +38,7 @@ const bic_field fields_heartbeat[] = {
 };
 
 const bic_field fields_events[] = {
-    {"events", F_ARRAY, true, 0, 1000},
+    {"events", F_ARRAY, true, 0, 100},
     {0},
 };
 
@@ -86,6 +92,15 @@ static bic_err check_items(bic_req *req, const json_t *arr, const char *field, b
         const char *st = json_get_str(it, "state", NULL);
         if (st && !is_desktop_state(st))
             return fail(req, BIC_E_VALIDATION, "%s[%zu].state is not a libvirt state", field, i);
+        static const char *const counters[] = {"vcpus",    "memory_mib", "cpu_time_ns",
+                                               "rx_bytes", "tx_bytes",   NULL};
+        for (const char *const *k = counters; *k; k++) {
+            const json_t *v = json_object_get(it, *k);
+            if (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                      json_integer_value(v) > (1LL << 53)))
+                return fail(req, BIC_E_VALIDATION, "%s[%zu].%s must be an integer from 0 to 2^53",
+                            field, i, *k);
+        }
     }
     return BIC_E_OK;
 }
@@ -98,6 +113,51 @@ struct enroll_ctx {
     long long server_id;
     bool again;
 };
+
+/* True when the request carries "Authorization: Bearer <id>.<credential>" matching srv's hash. */
+static bool current_credential_ok(bic_req *req, long long id, const bic_rows *srv)
+{
+    const char *h = req->authorization;
+    if (!h || strncasecmp(h, "Bearer ", 7)) return false;
+    char *end;
+    long long given = strtoll(h + 7, &end, 10);
+    if (given != id || *end != '.' || strlen(end + 1) != RANDOM_TOKEN_LEN) return false;
+    unsigned char hh[32];
+    sha256_bytes(end + 1, hh);
+    return srv->len[3] == 32 && CRYPTO_memcmp(rows_str(srv, 0, 3), hh, 32) == 0;
+}
+
+/*
+ * listen_url is where the leader will POST tasks: only http(s)://host[:port][/path] with a
+ * plain path (fleet agents use /s/<n>), no credentials, query or fragment.
+ */
+static bool listen_url_ok(const char *u)
+{
+    if (!*u) return true; /* an agent without a listener: tasks fail with a reason */
+    CURLU *h = curl_url();
+    bool ok = h && curl_url_set(h, CURLUPART_URL, u, 0) == CURLUE_OK;
+    char *scheme = NULL, *user = NULL, *query = NULL, *frag = NULL, *path = NULL, *host = NULL;
+    if (ok) {
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+        curl_url_get(h, CURLUPART_USER, &user, 0);
+        curl_url_get(h, CURLUPART_QUERY, &query, 0);
+        curl_url_get(h, CURLUPART_FRAGMENT, &frag, 0);
+        curl_url_get(h, CURLUPART_PATH, &path, 0);
+        curl_url_get(h, CURLUPART_HOST, &host, 0);
+        ok = scheme && (!strcmp(scheme, "http") || !strcmp(scheme, "https")) && host && *host &&
+             !user && !query && !frag && strchr(u, '@') == NULL;
+        for (const char *p = path; ok && p && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '/' || *p == '-' || *p == '_';
+    }
+    curl_free(scheme);
+    curl_free(user);
+    curl_free(query);
+    curl_free(frag);
+    curl_free(path);
+    curl_free(host);
+    curl_url_cleanup(h);
+    return ok;
+}
 
 static long long fact(const json_t *facts, const char *k)
 {
@@ -130,12 +190,32 @@ static bic_err enroll_tx(bic_db *db, void *arg)
     if (srv.nrows == 1) { /* the same machine again: same row, new credential */
         c->server_id = rows_int(&srv, 0, 0);
         c->again = true;
+        /*
+         * A machine id is no secret. Taking over an enrolled row needs a token of the
+         * server's own building block (and module, when the token names one) and either
+         * the server's current credential or an admin's reset of its enrollment.
+         */
+        if (rows_int(&srv, 0, 2) != rows_int(&tok, 0, 1) ||
+            (rows_str(&tok, 0, 2) && rows_int(&tok, 0, 2) != rows_int(&srv, 0, 1)))
+            return fail(req, BIC_E_CONFLICT,
+                        "this machine is enrolled in another building block or module");
+        if (rows_str(&srv, 0, 3) && !current_credential_ok(req, c->server_id, &srv))
+            return fail(req, BIC_E_CONFLICT,
+                        "this machine is already enrolled; an admin must reset its enrollment "
+                        "(POST /api/v1/servers/%lld/reset-enrollment) or the agent must present "
+                        "its current credential",
+                        c->server_id);
         e = DB_EXEC(db, req->arena, STMT_server_enroll_update, NULL, P_STR(host), P_STR(hv_type),
                     P_STR(listen), P_STR(ver), P_INT(fact(facts, "cpus")),
                     P_INT(fact(facts, "cores")), P_INT(fact(facts, "memory_mib")),
                     P_INT(fact(facts, "storage_gib")), P_BLOB(ch, 32), P_INT(c->server_id));
     } else {
         const char *want = rows_str(&tok, 0, 2);
+        /* lock the modules first so concurrent enrollments count servers one at a time */
+        bic_rows lk;
+        e = want ? DB_EXEC(db, req->arena, STMT_modules_lock_one, &lk, P_INT(rows_int(&tok, 0, 2)))
+                 : DB_EXEC(db, req->arena, STMT_modules_lock_bb, &lk, P_INT(rows_int(&tok, 0, 1)));
+        if (e != BIC_E_OK) return fail(req, e, "module lookup failed");
         e = want ? DB_EXEC(db, req->arena, STMT_module_has_room, &mod, P_INT(rows_int(&tok, 0, 2)))
                  : DB_EXEC(db, req->arena, STMT_module_pick, &mod, P_INT(rows_int(&tok, 0, 1)));
         if (e != BIC_E_OK) return fail(req, e, "module lookup failed");
@@ -172,6 +252,10 @@ static bic_err enroll_tx(bic_db *db, void *arg)
 
 bic_err h_agent_enroll(bic_req *req, bic_resp *resp)
 {
+    if (!listen_url_ok(json_get_str(req->json, "listen_url", "")))
+        return fail(req, BIC_E_VALIDATION,
+                    "listen_url must be http(s)://host[:port][/path] without credentials, "
+                    "query or fragment");
     if (!sign_public_b64()) return fail(req, BIC_E_UNAVAILABLE, "the signing key is not loaded");
     char cred[RANDOM_TOKEN_LEN + 1];
     if (random_token(cred) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
@@ -204,7 +288,8 @@ static bic_param host_int(const json_t *host, const char *k)
     const json_t *v = json_object_get(host, k);
     if (!json_is_number(v)) return P_NULL;
     double d = json_number_value(v);
-    return P_INT(d < 0 ? 0 : (long long)d);
+    if (!isfinite(d) || d < 0 || d > 9007199254740992.0) return P_NULL; /* 2^53 */
+    return P_INT((long long)d);
 }
 
 static bic_err heartbeat_tx(bic_db *db, void *arg)

@@ -1,5 +1,5 @@
 /*
- * h_inventory.c - the hierarchy (admin role): building blocks (xCenter), modules
+ * h_inventory.c - the hierarchy (read: operator, change: admin): building blocks (xCenter), modules
  * (bCenter), servers (bServer) and the enrollment tokens agents join with.
  * Every change is audited in the same transaction.
  */
@@ -475,6 +475,36 @@ bic_err h_servers_events(bic_req *req, bic_resp *resp)
                       "kind", rows_str(&rows, i, 3), "detail", rows_str(&rows, i, 4)));
     resp_json(req, resp, 200,
               json_pack("{s:o, s:o}", "items", items, "next_before", page_next(&rows, limit)));
+    return BIC_E_OK;
+}
+
+static bic_err server_reset_tx(bic_db *db, void *arg)
+{
+    struct inv_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_rows cur;
+    bic_err e = load_one(req, db, STMT_server_get, c->id, "server", &cur);
+    if (e != BIC_E_OK) return e;
+    e = DB_EXEC(db, req->arena, STMT_server_reset_enrollment, NULL, P_INT(c->id));
+    if (e == BIC_E_OK)
+        e = DB_EXEC(db, req->arena, STMT_event_insert, NULL, P_INT(c->id), P_NULL,
+                    P_STR("enrollment_reset"), P_STR(req->who.username));
+    if (e != BIC_E_OK) return fail(req, e, "cannot reset the enrollment");
+    return audit_write(req, "server.reset_enrollment", "server", req->param[0], true,
+                       json_pack("{s:s}", "hostname", rows_str(&cur, 0, 5)));
+}
+
+/*
+ * POST /servers/{id}/reset-enrollment: revokes the agent's credential at once; the machine
+ * may then enroll again (same row) with a token of its building block.
+ */
+bic_err h_servers_reset_enrollment(bic_req *req, bic_resp *resp)
+{
+    struct inv_ctx c = {req, 0, 0};
+    bic_err e = param_id(req, 0, &c.id);
+    if (e == BIC_E_OK) e = db_tx(req->db, server_reset_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp->status = 204;
     return BIC_E_OK;
 }
 

@@ -51,8 +51,9 @@ bic_err h_topology_get(bic_req *req, bic_resp *resp)
         for (size_t b = 0; b < bbs.nrows; b++) {
             long long bid = rows_int(&bbs, b, 0);
             json_t *modules = json_array();
-            json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I}", "servers", 0, "online", 0,
-                                       "offline", 0, "desktops", 0, "capacity", 0);
+            json_t *totals = json_pack("{s:I, s:I, s:I, s:I, s:I}", "servers", (json_int_t)0,
+                                       "online", (json_int_t)0, "offline", (json_int_t)0,
+                                       "desktops", (json_int_t)0, "capacity", (json_int_t)0);
             for (; mi < mods.nrows && rows_int(&mods, mi, 1) == bid; mi++) {
                 json_t *m = module_rollup(&mods, mi);
                 json_t *ds = json_object_get(m, "desktops");
@@ -83,8 +84,8 @@ bic_err h_topology_get(bic_req *req, bic_resp *resp)
     }
     resp_json(req, resp, 200,
               json_pack("{s:o, s:o, s:{s:I, s:I, s:I}}", "items", items, "next_after",
-                        page_next(&bbs, limit), "limits", "desktops_per_server", 100,
-                        "desktops_per_core", 6, "desktops_per_gbps", 50));
+                        page_next(&bbs, limit), "limits", "desktops_per_server", (json_int_t)100,
+                        "desktops_per_core", (json_int_t)6, "desktops_per_gbps", (json_int_t)50));
     return BIC_E_OK;
 }
 
@@ -137,7 +138,8 @@ bic_err h_metrics_get(bic_req *req, bic_resp *resp)
         {"bic_server_memory_used_bytes", "Host memory in use.", 4, 1048576.0},
         {"bic_server_memory_bytes", "Host memory.", 5, 1048576.0},
         {"bic_server_network_receive_bits_per_second", "Host receive rate (physical NICs).", 6, 1},
-        {"bic_server_network_transmit_bits_per_second", "Host transmit rate (physical NICs).", 7, 1},
+        {"bic_server_network_transmit_bits_per_second", "Host transmit rate (physical NICs).", 7,
+         1},
         {"bic_server_up", "1 when the server's agent heartbeats.", 8, 1},
     };
     for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++) {

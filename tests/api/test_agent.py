@@ -121,7 +121,7 @@ class TestDriverAgent(AgentBase):
     def test_enrolls_reports_and_runs_tasks(self):
         a = self.agent()
         s = self.server_of(a)
-        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15))
+        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15), a.log_text()[-3000:])
         detail = self.admin.get("/api/v1/servers/%d" % s["id"]).json
         self.assertGreater(detail["hardware"]["cores"], 0)
         self.assertGreater(detail["hardware"]["memory_mib"], 0)
@@ -141,7 +141,7 @@ class TestDriverAgent(AgentBase):
     def test_kill_9_goes_offline_restart_comes_back_as_the_same_server(self):
         a = self.agent()
         s = self.server_of(a)
-        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15))
+        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15), a.log_text()[-3000:])
         a.stop(signal.SIGKILL)
         t0 = time.monotonic()
         self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "offline", timeout=20))
@@ -153,7 +153,7 @@ class TestDriverAgent(AgentBase):
     def test_task_to_dead_agent_fails_with_reason(self):
         a = self.agent()
         s = self.server_of(a)
-        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15))
+        self.assertTrue(wait_until(lambda: self.state_of(s["id"]) == "online", timeout=15), a.log_text()[-3000:])
         a.stop(signal.SIGKILL)
         t = self.run_task(s["id"], "inventory.refresh", timeout=60)
         self.assertEqual(t["state"], "failed")

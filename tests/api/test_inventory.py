@@ -69,12 +69,14 @@ class FakeAgent:
         self.listen_url = listen_url
         self.seq = 0
 
-    def enroll(self, expect=200, facts=FACTS):
+    def enroll(self, expect=200, facts=FACTS, prove=False):
+        headers = self.auth() if prove else None
         r = self.c.post("/api/v1/agent/enroll", {"token": self.token, "machine_id": self.machine_id,
                                                  "hostname": self.hostname, "listen_url": self.listen_url,
                                                  "agent_version": "0.1.0", "facts": facts},
-                        origin=False, csrf=False)
-        assert r.status == expect, r
+                        origin=False, csrf=False, headers=headers)
+        if expect is not None:
+            assert r.status == expect, r
         if r.status == 200:
             self.server_id, self.credential, self.pub = r.json["server_id"], r.json["credential"], r.json["ccc_public_key"]
         return r
@@ -203,7 +205,7 @@ class Enrollment(InventoryBase):
     def test_reenroll_same_machine_keeps_one_row_and_replaces_credential(self):
         a, bb, m = self.enrolled()
         old = (a.server_id, a.credential)
-        a.enroll()
+        a.enroll(prove=True)  # rotation: the agent proves it holds the current credential
         self.assertEqual(a.server_id, old[0])
         self.assertNotEqual(a.credential, old[1])
         r = a.c.post("/api/v1/agent/heartbeat", {"seq": 1}, headers={"Authorization": "Bearer %d.%s" % old},
@@ -212,6 +214,52 @@ class Enrollment(InventoryBase):
         self.assertEqual(a.heartbeat(full=True, desktops=[]).status, 200)
         servers = self.admin.get("/api/v1/servers?module=%d" % m["id"]).json["items"]
         self.assertEqual([s["id"] for s in servers], [a.server_id])
+
+    def test_machine_id_alone_cannot_take_over_a_server(self):
+        a, bb, m = self.enrolled()
+        a.heartbeat(full=True, desktops=[])
+        thief = FakeAgent(self.make_token(bb)["token"], machine_id=a.machine_id, hostname=unique("evil-"),
+                          listen_url="http://127.0.0.1:7/")
+        r = thief.enroll(expect=409)
+        self.assertIn("reset", r.json["error"]["message"])
+        self.assertEqual(a.heartbeat().status, 200)  # the real agent is untouched
+        # a token of another building block never reaches this row, not even after a reset
+        other = self.make_bb()
+        self.make_module(other)
+        self.assertEqual(self.admin.post("/api/v1/servers/%d/reset-enrollment" % a.server_id).status, 204)
+        self.assertEqual(a.heartbeat().status, 401)  # the reset revokes the credential at once
+        FakeAgent(self.make_token(other)["token"], machine_id=a.machine_id).enroll(expect=409)
+        # after the reset, a token of its own building block re-enrolls it: same row
+        a.enroll()
+        self.assertEqual(a.heartbeat(full=True, desktops=[]).status, 200)
+        self.assertEqual([s["id"] for s in self.admin.get("/api/v1/servers?module=%d" % m["id"]).json["items"]],
+                         [a.server_id])
+        audit = self.admin.get("/api/v1/audit?action=server.reset_enrollment&target_id=%d" % a.server_id).json
+        self.assertEqual(len(audit["items"]), 1)
+
+    def test_listen_url_must_be_a_plain_http_url(self):
+        bb = self.make_bb()
+        self.make_module(bb)
+        tok = self.make_token(bb)["token"]
+        for bad in ["file:///etc/passwd", "http://user:pw@10.0.0.1:7443", "http://10.0.0.1:7443/x?y=1",
+                    "http://10.0.0.1:7443/#frag", "gopher://10.0.0.1/", "not a url", "http://10.0.0.1/a%2e"]:
+            r = FakeAgent(tok, listen_url=bad).enroll(expect=422)
+            self.assertIn("listen_url", r.json["error"]["message"], bad)
+        for good in ["http://10.0.0.1:7443", "https://bs-01.example:7443", "http://127.0.0.1:9000/s/17"]:
+            FakeAgent(tok, listen_url=good).enroll()
+
+    def test_module_limit_holds_under_concurrent_enrollments(self):
+        import threading
+        bb = self.make_bb()
+        self.make_module(bb, max_servers=1)
+        agents = [FakeAgent(self.make_token(bb)["token"]) for _ in range(8)]
+        codes = []
+        ths = [threading.Thread(target=lambda a=a: codes.append(a.enroll(expect=None).status)) for a in agents]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        self.assertEqual(sorted(codes), [200] + [409] * 7)
 
     def test_bad_revoked_and_expired_tokens_refused(self):
         bb = self.make_bb()
@@ -297,7 +345,9 @@ class Heartbeats(InventoryBase):
     def test_bad_heartbeats_refused_whole(self):
         a, _, _ = self.enrolled()
         a.heartbeat(full=True, desktops=[desktop(UUID1, "d1")])
-        for bad in ([{"uuid": "not-a-uuid", "name": "x"}], [desktop(UUID2, "d2", "exploded")], ["x"]):
+        for bad in ([{"uuid": "not-a-uuid", "name": "x"}], [desktop(UUID2, "d2", "exploded")], ["x"],
+                    [desktop(UUID2, "d2", vcpus=-1)], [desktop(UUID2, "d2", memory_mib=1e30)],
+                    [desktop(UUID2, "d2", cpu_time_ns={})], [desktop(UUID2, "d2", vcpus="abc")]):
             r = a.heartbeat(desktops=bad)
             self.assertJsonError(r, 422, "validation_failed")
         self.assertEqual(list(self.desktops(a)), [UUID1])
@@ -319,6 +369,19 @@ class Heartbeats(InventoryBase):
         t = self.admin.post("/api/v1/servers/%d/tasks" % a.server_id, {"type": "inventory.refresh"}).json
         r = b.post("/api/v1/agent/tasks/%d/status" % t["id"], {"state": "succeeded"})
         self.assertJsonError(r, 404, "not_found")
+
+    def test_event_batches_are_bounded(self):
+        a, _, _ = self.enrolled()
+        ev = [{"uuid": UUID1, "name": "d1", "event": "started", "state": "running"}] * 101
+        self.assertJsonError(a.post("/api/v1/agent/events", {"events": ev}), 422, "validation_failed")
+        self.assertEqual(a.post("/api/v1/agent/events", {"events": ev[:100]}).status, 204)
+
+    def test_absurd_host_figures_are_ignored_not_fatal(self):
+        a, _, _ = self.enrolled()
+        a.heartbeat(full=True, desktops=[], host={"cpu_pct": 10.0, "mem_used_mib": 100})
+        r = a.heartbeat(host={"mem_used_mib": 1e300, "net_rx_bps": -5})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.server(a.server_id)["load"]["mem_used_mib"], 100)
 
     def test_events_update_state_at_once_and_are_listed(self):
         a, _, _ = self.enrolled()

@@ -197,6 +197,8 @@ def main():
     stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
     stack.env["BIC_LOGIN_RATE"] = "100000r/s"
     stack.env["BIC_LOGIN_BURST"] = "100000"
+    stack.env["BIC_AGENTS_RATE"] = "100000r/s"
+    stack.env["BIC_AGENTS_BURST"] = "100000"
     stack.up()
     var = stack.var
     cafile = os.path.join(var, "tls", "cert.pem")

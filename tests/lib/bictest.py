@@ -38,6 +38,7 @@ class Stack:
                         BIC_HTTP_PORT=str(self.http_port), BIC_DB_PORT=str(self.db_port),
                         BIC_LISTEN="127.0.0.1", BIC_BICD=self.bicd, BIC_LIBVIRT="0",
                         BIC_LOGIN_RATE="50r/s", BIC_LOGIN_BURST="100",
+                        BIC_AGENTS_RATE="5000r/s", BIC_AGENTS_BURST="10000",
                         BIC_AGENTS_HEARTBEAT_INTERVAL="1", BIC_AGENTS_TASK_MAX_ATTEMPTS="3",
                         BIC_AGENTS_PUSH_TIMEOUT_MS="2000", BIC_LEADER_TICK_MS="200",
                         BIC_METRICS_TOKEN="test-metrics-token", BIC_METRICS_NETWORKS="192.0.2.0/24",
