@@ -165,11 +165,7 @@ bic_err h_groups_members(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_group_members, &rows, P_INT(id), P_INT(after),
                 P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "member list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, user_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, user_json, limit, "next_after");
     return BIC_E_OK;
 }
 

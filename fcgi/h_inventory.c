@@ -115,11 +115,7 @@ bic_err h_bb_list(bic_req *req, bic_resp *resp)
     if (e != BIC_E_OK) return e;
     e = DB_EXEC(req->db, req->arena, STMT_bb_list, &rows, P_INT(after), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "building block list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, bb_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, bb_json, limit, "next_after");
     return BIC_E_OK;
 }
 
@@ -229,11 +225,7 @@ bic_err h_modules_list(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_module_list, &rows, P_INT(bb), P_INT(after),
                 P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "module list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, module_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, module_json, limit, "next_after");
     return BIC_E_OK;
 }
 
@@ -369,11 +361,7 @@ bic_err h_servers_list(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_server_list, &rows, P_INT(after), pb, pb, pm, pm,
                 P_STR(state), P_STR(state), pmt, pmt, P_STR(like), P_STR(like), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "server list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, server_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, server_json, limit, "next_after");
     return BIC_E_OK;
 }
 
@@ -533,11 +521,7 @@ bic_err h_tokens_list(bic_req *req, bic_resp *resp)
     bic_rows rows;
     e = DB_EXEC(req->db, req->arena, STMT_token_list, &rows, P_INT(after), pb, pb, P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "token list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, token_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, token_json, limit, "next_after");
     return BIC_E_OK;
 }
 

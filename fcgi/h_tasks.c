@@ -107,11 +107,7 @@ bic_err h_tasks_list(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_task_list, &rows, P_INT(before), ps, ps, P_STR(state),
                 P_STR(state), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "task list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, task_json(req, &rows, i));
-    resp_json(req, resp, 200,
-              json_pack("{s:o, s:o}", "items", items, "next_before", page_next(&rows, limit)));
+    resp_page(req, resp, &rows, task_json, limit, "next_before");
     return BIC_E_OK;
 }
 

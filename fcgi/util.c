@@ -48,6 +48,16 @@ json_t *page_next(const bic_rows *rows, long long limit)
     return json_integer(rows_int(rows, rows->nrows - 1, 0));
 }
 
+void resp_page(bic_req *req, bic_resp *resp, const bic_rows *rows, row_json_fn fn, long long limit,
+               const char *next_key)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < rows->nrows; i++)
+        json_array_append_new(items, fn(req, rows, i));
+    resp_json(req, resp, 200,
+              json_pack("{s:o, s:o}", "items", items, next_key, page_next(rows, limit)));
+}
+
 json_t *json_time(bic_req *req, const char *t)
 {
     if (!t) return json_null();

@@ -25,6 +25,16 @@ bic_err query_page(bic_req *req, long long def, long long max, const char *curso
 /* The next cursor: the id in column 0 of the last row when the page is full, else null. */
 json_t *page_next(const bic_rows *rows, long long limit);
 
+/* Turns row i of a result into its API object. New reference. */
+typedef json_t *(*row_json_fn)(bic_req *req, const bic_rows *rows, size_t i);
+
+/*
+ * Answers 200 {"items": [fn(row)...], "<next_key>": page_next(rows, limit)}: the shape of
+ * every keyset-paged list.
+ */
+void resp_page(bic_req *req, bic_resp *resp, const bic_rows *rows, row_json_fn fn, long long limit,
+               const char *next_key);
+
 /* "2026-01-02 03:04:05.678" (UTC from MariaDB) -> "2026-01-02T03:04:05.678Z"; NULL stays NULL. */
 json_t *json_time(bic_req *req, const char *sql_time);
 
