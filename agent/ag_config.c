@@ -132,6 +132,45 @@ void ag_config_free(ag_config *cfg)
         }
 }
 
+int ag_config_copy(ag_config *dst, const ag_config *src)
+{
+    *dst = *src;
+    for (size_t i = 0; i < AG_NELEM(keys); i++)
+        if (keys[i].type == T_STR) *(char **)((char *)dst + keys[i].offset) = NULL;
+    for (size_t i = 0; i < AG_NELEM(keys); i++) {
+        if (keys[i].type != T_STR) continue;
+        const char *v = *(char *const *)((const char *)src + keys[i].offset);
+        char **f = (char **)((char *)dst + keys[i].offset);
+        if (v && !(*f = strdup(v))) return -1;
+    }
+    return 0;
+}
+
+int ag_config_set(ag_config *cfg, const char *name, const char *value)
+{
+    const struct key *k = find_key(name);
+    if (!k || k->type != T_STR) return -1;
+    char *copy = strdup(value);
+    if (!copy) return -1;
+    char **f = (char **)((char *)cfg + k->offset);
+    free(*f);
+    *f = copy;
+    return 0;
+}
+
+void ag_config_listen_url(const ag_config *cfg, int bound_port, char *buf, size_t len)
+{
+    if (*cfg->advertise_url) {
+        snprintf(buf, len, "%s", cfg->advertise_url);
+        return;
+    }
+    const char *host = cfg->listen_host;
+    /* a wildcard address is no address CCC can call: use the host name */
+    if (!*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::")) host = cfg->hostname;
+    int v6 = strchr(host, ':') != NULL;
+    snprintf(buf, len, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", bound_port);
+}
+
 int ag_listen_parse(const char *listen, char *host, size_t hostlen, int *port)
 {
     const char *colon;

@@ -55,6 +55,25 @@ int ag_config_resolve(ag_config *cfg, char *err, size_t errlen);
 void ag_config_free(ag_config *cfg);
 
 /*
+ * Makes dst a deep copy of src (strings duplicated, derived values copied).
+ * Returns 0, or -1 when out of memory (dst is then safe to ag_config_free).
+ */
+int ag_config_copy(ag_config *dst, const ag_config *src);
+
+/*
+ * Replaces the string key name (e.g. "hostname") of cfg with value. Returns 0,
+ * or -1 for an unknown or non-string key or when out of memory.
+ */
+int ag_config_set(ag_config *cfg, const char *name, const char *value);
+
+/*
+ * The URL CCC calls for tasks on a resolved configuration: advertise_url when
+ * set, else http://<listen host>:<bound_port>, with hostname for a wildcard
+ * address (0.0.0.0, ::, "").
+ */
+void ag_config_listen_url(const ag_config *cfg, int bound_port, char *buf, size_t len);
+
+/*
  * Splits "host:port", "[v6]:port" or ":port" (host "") into host and port.
  * Returns 0, or -1 when the port is missing or not 0..65535.
  */

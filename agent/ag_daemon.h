@@ -1,6 +1,6 @@
 /*
- * ag_daemon.h - `bic-agent run`: enrollment, heartbeats, events, the task
- * listener and the task worker (docs/agent-protocol.md).
+ * ag_daemon.h - `bic-agent run`: one agent (ag_agent.h) driven by a loop of its
+ * own, with its own task listener and task worker.
  *
  * Threads: the caller of ag_daemon_run (enrollment, heartbeats, events, libvirt
  * reconnection), libvirt's event loop, the listener's polling thread and the
@@ -12,15 +12,11 @@
 
 #include "ag_config.h"
 
-#define AG_EVENTS_MAX    256 /* queued lifecycle events; the oldest are dropped */
-#define AG_CCC_BACKOFF_S 30  /* cap of the back-off when CCC cannot be reached */
-#define AG_TASK_KEEP_S   (7 * 24 * 3600)
-
 typedef struct ag_daemon ag_daemon;
 
 /*
  * Prepares a daemon for a resolved configuration (borrowed; it must outlive the
- * daemon): locks state_dir, loads the state, binds the listener. Returns NULL
+ * daemon): binds the listener, locks state_dir, loads the state. Returns NULL
  * with err (config problem, state_dir in use by another agent, port taken).
  */
 ag_daemon *ag_daemon_new(const ag_config *cfg, char *err, size_t errlen);

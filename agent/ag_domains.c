@@ -68,7 +68,7 @@ static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams, 
     const char *name = virDomainGetName(dom);
     snprintf(d->name, sizeof(d->name), "%s", name ? name : "");
     int state = -1;
-    unsigned long long cpu = 0, mem_kib = 0, v = 0;
+    unsigned long long cpu = 0, mem_kib = 0, v = 0, rx = 0, tx = 0;
     unsigned vcpus = 0, nets = 0;
     int have_cpu = 0, have_mem = 0, have_vcpus = 0;
     if (params) {
@@ -80,9 +80,9 @@ static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams, 
             for (unsigned i = 0; i < nets && i < 4096; i++) {
                 char key[64];
                 snprintf(key, sizeof(key), "net.%u.rx.bytes", i);
-                if (virTypedParamsGetULLong(params, nparams, key, &v) == 1) d->rx_bytes += v;
+                if (virTypedParamsGetULLong(params, nparams, key, &v) == 1) rx += v;
                 snprintf(key, sizeof(key), "net.%u.tx.bytes", i);
-                if (virTypedParamsGetULLong(params, nparams, key, &v) == 1) d->tx_bytes += v;
+                if (virTypedParamsGetULLong(params, nparams, key, &v) == 1) tx += v;
             }
         }
     }
@@ -99,7 +99,9 @@ static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams, 
         }
     }
     d->state = state;
-    d->cpu_time_ns = (long long)cpu;
+    d->cpu_time_ns = (long long)(cpu % AG_COUNTER_WRAP);
+    d->rx_bytes = (long long)(rx % AG_COUNTER_WRAP);
+    d->tx_bytes = (long long)(tx % AG_COUNTER_WRAP);
     d->memory_mib = (long long)(mem_kib / 1024);
     d->vcpus = vcpus;
     return 0;

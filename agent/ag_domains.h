@@ -9,6 +9,13 @@
 #include <libvirt/libvirt.h>
 #include <stddef.h>
 
+/*
+ * CCC takes counters up to 2^53 (exact as a JSON number anywhere). Larger
+ * cumulative counters (cpu_time_ns of libvirt's test driver is the wall clock
+ * in ns) are reported modulo 2^53, like a counter that wrapped.
+ */
+#define AG_COUNTER_WRAP (1ULL << 53)
+
 typedef struct ag_dom {
     char uuid[VIR_UUID_STRING_BUFLEN];
     char name[256];
@@ -25,7 +32,7 @@ typedef struct ag_snapshot {
 /*
  * Collects every domain (active and inactive) with virConnectGetAllDomainStats,
  * completing what a driver leaves out (the test driver reports only the state)
- * with virDomainGetInfo. Returns 0 and fills *out (release with
+ * with virDomainGetInfo; counters modulo AG_COUNTER_WRAP. Returns 0 and fills *out (release with
  * ag_snapshot_clear), or -1 with libvirt's message in err.
  */
 int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t errlen);

@@ -17,7 +17,9 @@
 
 struct ag_listener {
     struct MHD_Daemon *mhd;
+    int fd; /* bound, not yet handed to libmicrohttpd; -1 once serving */
     int port;
+    size_t nroutes;
     ag_listener_fn fn;
     void *arg;
 };
@@ -26,8 +28,26 @@ struct ag_listener {
 struct upload {
     char *data;
     size_t len, cap;
+    size_t route;
     int too_large;
 };
+
+long ag_listener_route(const char *path, size_t nroutes)
+{
+    if (!nroutes) return strcmp(path, AG_LISTENER_PATH) ? -1 : 0;
+    size_t plen = strlen(AG_LISTENER_ROUTE_PREFIX);
+    if (strncmp(path, AG_LISTENER_ROUTE_PREFIX, plen)) return -1;
+    const char *p = path + plen;
+    if (*p == '0' && p[1] != '/') return -1; /* one index, one spelling */
+    long i = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (digits == 9) return -1;
+        i = i * 10 + (*p - '0');
+    }
+    if (!digits || strcmp(p, AG_LISTENER_PATH) || (size_t)i >= nroutes) return -1;
+    return i;
+}
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *json, int own)
 {
@@ -54,8 +74,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct upload *u = *con_cls;
     if (!u) {
         /* first call: headers only */
-        if (strcmp(url, AG_LISTENER_PATH))
-            return answer(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}", 0);
+        long route = ag_listener_route(url, l->nroutes);
+        if (route < 0) return answer(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}", 0);
         if (strcmp(method, MHD_HTTP_METHOD_POST))
             return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"error\":\"method_not_allowed\"}", 0);
         const char *cl =
@@ -64,6 +84,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
         u = calloc(1, sizeof(*u));
         if (!u) return MHD_NO;
+        u->route = (size_t)route;
         *con_cls = u;
         return MHD_YES;
     }
@@ -91,7 +112,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-BIC-Signature");
     char *body = NULL;
-    int status = l->fn(l->arg, u->data ? u->data : "", u->len, sig, &body);
+    int status = l->fn(l->arg, u->route, u->data ? u->data : "", u->len, sig, &body);
     if (!body) return answer(c, (unsigned)status, "{}", 0);
     return answer(c, (unsigned)status, body, 1);
 }
@@ -161,33 +182,53 @@ static int bound_port(int fd)
     return -1;
 }
 
-ag_listener *ag_listener_start(const char *host, int port, ag_listener_fn fn, void *arg, char *err,
-                               size_t errlen)
+ag_listener *ag_listener_bind(const char *host, int port, char *err, size_t errlen)
 {
     ag_listener *l = calloc(1, sizeof(*l));
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    l->fn = fn;
-    l->arg = arg;
-    int fd = bind_socket(host, port, err, errlen);
-    if (fd < 0) {
+    l->fd = bind_socket(host, port, err, errlen);
+    if (l->fd < 0) {
         free(l);
         return NULL;
     }
-    l->port = bound_port(fd);
+    l->port = bound_port(l->fd);
+    return l;
+}
+
+int ag_listener_serve(ag_listener *l, size_t nroutes, ag_listener_fn fn, void *arg, char *err,
+                      size_t errlen)
+{
+    if (l->mhd || l->fd < 0 || nroutes > AG_LISTENER_ROUTES_MAX) {
+        snprintf(err, errlen, "the task listener cannot serve %zu routes", nroutes);
+        return -1;
+    }
+    l->nroutes = nroutes;
+    l->fn = fn;
+    l->arg = arg;
     l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
                               NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-                              NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                              NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)AG_LISTENER_CONNECTIONS,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)AG_LISTENER_PER_IP,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)AG_LISTENER_TIMEOUT_S,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!l->mhd) {
-        snprintf(err, errlen, "cannot start the task listener on %s:%d", host, port);
-        close(fd);
-        free(l);
+        snprintf(err, errlen, "cannot start the task listener on port %d", l->port);
+        return -1;
+    }
+    l->fd = -1; /* libmicrohttpd's now */
+    return 0;
+}
+
+ag_listener *ag_listener_start(const char *host, int port, ag_listener_fn fn, void *arg, char *err,
+                               size_t errlen)
+{
+    ag_listener *l = ag_listener_bind(host, port, err, errlen);
+    if (l && ag_listener_serve(l, 0, fn, arg, err, errlen) < 0) {
+        ag_listener_stop(l);
         return NULL;
     }
     return l;
@@ -201,6 +242,7 @@ int ag_listener_port(const ag_listener *l)
 void ag_listener_stop(ag_listener *l)
 {
     if (!l) return;
-    MHD_stop_daemon(l->mhd);
+    if (l->mhd) MHD_stop_daemon(l->mhd);
+    if (l->fd >= 0) close(l->fd);
     free(l);
 }

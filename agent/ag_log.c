@@ -43,14 +43,13 @@ void ag_now_iso(char *buf, size_t len)
     ag_time_iso(buf, len, (long long)ts.tv_sec, (int)(ts.tv_nsec / 1000000));
 }
 
-void ag_log(enum ag_log_level level, const char *fmt, ...)
+__attribute__((format(printf, 3, 0))) static void vlog(enum ag_log_level level, const char *tag,
+                                                       const char *fmt, va_list ap)
 {
-    if ((int)level > atomic_load(&min_level)) return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    int t = snprintf(msg, sizeof(msg), "%s", tag);
+    if (t < 0 || (size_t)t >= sizeof(msg)) t = 0;
+    vsnprintf(msg + t, sizeof(msg) - (size_t)t, fmt, ap);
     char ts[32];
     ag_now_iso(ts, sizeof(ts));
     json_t *m = json_string(msg);
@@ -65,4 +64,22 @@ void ag_log(enum ag_log_level level, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, s, n + 1);
     (void)w;
     free(s);
+}
+
+void ag_log(enum ag_log_level level, const char *fmt, ...)
+{
+    if ((int)level > atomic_load(&min_level)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, "", fmt, ap);
+    va_end(ap);
+}
+
+void ag_log_tagged(enum ag_log_level level, const char *tag, const char *fmt, ...)
+{
+    if ((int)level > atomic_load(&min_level)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, tag ? tag : "", fmt, ap);
+    va_end(ap);
 }

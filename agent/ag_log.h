@@ -17,6 +17,9 @@ void ag_log_set_level(enum ag_log_level level);
 int ag_log_level_parse(const char *s);
 
 void ag_log(enum ag_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ag_log with tag (e.g. "bs-7: ", "" for none) put before the message. */
+void ag_log_tagged(enum ag_log_level level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define AG_ERROR(...) ag_log(AG_LOG_ERROR, __VA_ARGS__)
 #define AG_WARN(...)  ag_log(AG_LOG_WARN, __VA_ARGS__)

@@ -172,6 +172,7 @@ enum ag_submit ag_tasks_submit(ag_tasks *t, const ag_task_req *req)
     pthread_mutex_lock(&t->lock);
     enum ag_submit r = submit_locked(t, req);
     pthread_mutex_unlock(&t->lock);
+    if ((r == AG_SUBMIT_QUEUED || r == AG_SUBMIT_KNOWN) && t->ops.ready) t->ops.ready(t->ops.arg);
     return r;
 }
 
@@ -318,13 +319,18 @@ int ag_tasks_start(ag_tasks *t, char *err, size_t errlen)
     return 0;
 }
 
-void ag_tasks_free(ag_tasks *t)
+void ag_tasks_stop(ag_tasks *t)
 {
-    if (!t) return;
     pthread_mutex_lock(&t->lock);
     t->stop = 1;
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->lock);
+}
+
+void ag_tasks_free(ag_tasks *t)
+{
+    if (!t) return;
+    ag_tasks_stop(t);
     if (t->started) pthread_join(t->thread, NULL);
     struct job j;
     while (pop(t, &j))

@@ -30,6 +30,11 @@ typedef struct ag_task_ops {
      */
     int (*report)(void *arg, long long id, const json_t *body);
     void *arg;
+    /*
+     * Optional, for managers without a worker thread: a job was queued, so
+     * ag_tasks_work_one() has work. Called by ag_tasks_submit without its lock.
+     */
+    void (*ready)(void *arg);
 } ag_task_ops;
 
 typedef struct ag_tasks ag_tasks;
@@ -43,6 +48,13 @@ ag_tasks *ag_tasks_new(const char *state_dir, const ag_task_ops *ops, char *err,
 
 /* Starts the worker thread. Returns 0 or -1 with err. */
 int ag_tasks_start(ag_tasks *t, char *err, size_t errlen);
+
+/*
+ * Asks the worker, and whoever is in ag_tasks_work_one(), to finish soon: the
+ * running job completes without waiting to retry its report, and the worker
+ * takes no further job. Thread-safe.
+ */
+void ag_tasks_stop(ag_tasks *t);
 
 /* Stops the worker (the job it is running finishes first) and frees everything. */
 void ag_tasks_free(ag_tasks *t);
@@ -59,7 +71,8 @@ enum ag_submit ag_tasks_submit(ag_tasks *t, const ag_task_req *req);
 
 /*
  * Runs the next queued job in the calling thread. Returns 1 when a job ran, 0
- * when the queue was empty. Only for managers without a worker thread.
+ * when the queue was empty. Only for managers without a worker thread, and
+ * from one thread at a time (jobs of one manager run in order).
  */
 int ag_tasks_work_one(ag_tasks *t);
 

@@ -2,6 +2,9 @@
  * bic-agent - the BIC node agent on a bServer (docs/agent-protocol.md).
  *
  *   bic-agent [-c agent.ini] run      the daemon: enrollment, heartbeats, events, tasks
+ *   bic-agent --fleet N [--desktops D] [--threads K] [-c agent.ini] run
+ *                                      N simulated bServers in one process, each with D
+ *                                      running test-driver domains (load tests; ag_fleet.h)
  *   bic-agent [-c agent.ini] [-r ROOT] [-u URI] facts
  *                                      print the host facts sent at enrollment, as JSON
  *   bic-agent version
@@ -21,6 +24,7 @@
 #include "ag_config.h"
 #include "ag_daemon.h"
 #include "ag_facts.h"
+#include "ag_fleet.h"
 #include "ag_hv.h"
 #include "ag_log.h"
 #include "version.h"
@@ -28,6 +32,7 @@
 static void usage(void)
 {
     fputs("usage: bic-agent [-c agent.ini] run\n"
+          "       bic-agent --fleet N [--desktops D] [--threads K] [-c agent.ini] run\n"
           "       bic-agent [-c agent.ini] [-r ROOT] [-u LIBVIRT_URI] facts\n"
           "       bic-agent version\n",
           stderr);
@@ -53,7 +58,8 @@ static int cmd_facts(const char *root, const char *uri)
 
 struct sig_ctx {
     sigset_t set;
-    ag_daemon *d;
+    void (*stop)(void *arg);
+    void *arg;
 };
 
 /* Waits for signals (blocked in every thread) and turns them into a stop. */
@@ -69,9 +75,61 @@ static void *signal_thread(void *arg)
         }
         if (sig == SIGUSR1) return NULL; /* the daemon ended by itself */
         AG_INFO("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        ag_daemon_stop(s->d);
+        s->stop(s->arg);
         return NULL;
     }
+}
+
+static void stop_daemon(void *arg)
+{
+    ag_daemon_stop(arg);
+}
+
+static void stop_fleet(void *arg)
+{
+    ag_fleet_stop(arg);
+}
+
+/* Blocks the signals that stop the daemon in every thread started after this. */
+static int process_setup(struct sig_ctx *s)
+{
+    sigemptyset(&s->set);
+    sigaddset(&s->set, SIGTERM);
+    sigaddset(&s->set, SIGINT);
+    sigaddset(&s->set, SIGHUP);
+    sigaddset(&s->set, SIGUSR1);
+    /* before any thread starts, so that they all inherit the mask */
+    pthread_sigmask(SIG_BLOCK, &s->set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        AG_ERROR("curl_global_init failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs run(arg) with a signal thread that calls s->stop(s->arg) on SIGTERM/SIGINT. */
+static int run_with_signals(struct sig_ctx *s, int (*run)(void *), void *arg)
+{
+    pthread_t st;
+    if (pthread_create(&st, NULL, signal_thread, s)) {
+        AG_ERROR("cannot start the signal thread");
+        return 1;
+    }
+    int rc = run(arg);
+    pthread_kill(st, SIGUSR1);
+    pthread_join(st, NULL);
+    return rc;
+}
+
+static int run_daemon(void *arg)
+{
+    return ag_daemon_run(arg);
+}
+
+static int run_fleet(void *arg)
+{
+    return ag_fleet_run(arg);
 }
 
 static int cmd_run(ag_config *cfg)
@@ -81,44 +139,65 @@ static int cmd_run(ag_config *cfg)
         AG_ERROR("configuration: %s", err);
         return 2;
     }
-    struct sig_ctx s;
-    sigemptyset(&s.set);
-    sigaddset(&s.set, SIGTERM);
-    sigaddset(&s.set, SIGINT);
-    sigaddset(&s.set, SIGHUP);
-    sigaddset(&s.set, SIGUSR1);
-    /* before any thread starts, so that they all inherit the mask */
-    pthread_sigmask(SIG_BLOCK, &s.set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        AG_ERROR("curl_global_init failed");
-        return 1;
-    }
+    struct sig_ctx s = {.stop = stop_daemon};
+    if (process_setup(&s) < 0) return 1;
     int rc = 1;
-    s.d = ag_daemon_new(cfg, err, sizeof(err));
-    if (!s.d) {
+    ag_daemon *d = ag_daemon_new(cfg, err, sizeof(err));
+    if (!d) {
         AG_ERROR("%s", err);
         goto out;
     }
-    pthread_t st;
-    if (pthread_create(&st, NULL, signal_thread, &s)) {
-        AG_ERROR("cannot start the signal thread");
-        ag_daemon_free(s.d);
-        goto out;
-    }
-    rc = ag_daemon_run(s.d);
-    pthread_kill(st, SIGUSR1);
-    pthread_join(st, NULL);
-    ag_daemon_free(s.d);
+    s.arg = d;
+    rc = run_with_signals(&s, run_daemon, d);
+    ag_daemon_free(d);
     AG_INFO("bic-agent stopped");
 out:
     curl_global_cleanup();
     return rc;
 }
 
+static int cmd_fleet(ag_config *cfg, const ag_fleet_opts *o)
+{
+    char err[512];
+    if (ag_fleet_resolve(cfg, err, sizeof(err)) < 0) {
+        AG_ERROR("configuration: %s", err);
+        return 2;
+    }
+    struct sig_ctx s = {.stop = stop_fleet};
+    if (process_setup(&s) < 0) return 1;
+    int rc = 1;
+    ag_fleet *f = ag_fleet_new(cfg, o, err, sizeof(err));
+    if (!f) {
+        AG_ERROR("%s", err);
+        goto out;
+    }
+    s.arg = f;
+    rc = run_with_signals(&s, run_fleet, f);
+    ag_fleet_free(f);
+    AG_INFO("bic-agent fleet stopped");
+out:
+    curl_global_cleanup();
+    return rc;
+}
+
+/* A count option: decimal digits only, at most max. 0 or -1. */
+static int parse_count(const char *s, size_t max, size_t *out)
+{
+    if (!*s || strlen(s) > 9) return -1;
+    size_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    if (v > max) return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *conf = NULL, *root = NULL, *uri = NULL;
+    const char *fleet = NULL, *desktops = NULL, *threads = NULL;
     int i = 1;
     for (; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-c"))
@@ -127,6 +206,12 @@ int main(int argc, char **argv)
             root = argv[i + 1];
         else if (!strcmp(argv[i], "-u"))
             uri = argv[i + 1];
+        else if (!strcmp(argv[i], "--fleet"))
+            fleet = argv[i + 1];
+        else if (!strcmp(argv[i], "--desktops"))
+            desktops = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads"))
+            threads = argv[i + 1];
         else
             break;
     }
@@ -143,6 +228,21 @@ int main(int argc, char **argv)
     if (lv && ag_log_level_parse(lv) >= 0) ag_log_set_level(ag_log_level_parse(lv));
     if (strcmp(cmd, "facts") && strcmp(cmd, "run")) {
         usage();
+        return 2;
+    }
+    ag_fleet_opts fo = {0, AG_FLEET_DESKTOPS, 0};
+    if ((desktops || threads) && !fleet) {
+        fputs("bic-agent: --desktops and --threads go with --fleet\n", stderr);
+        return 2;
+    }
+    if (fleet &&
+        (strcmp(cmd, "run") || parse_count(fleet, AG_FLEET_MAX, &fo.members) < 0 || !fo.members ||
+         (desktops && parse_count(desktops, AG_FLEET_DESKTOPS_MAX, &fo.desktops) < 0) ||
+         (threads &&
+          (parse_count(threads, AG_FLEET_THREADS_MAX, &fo.threads) < 0 || !fo.threads)))) {
+        fprintf(stderr,
+                "bic-agent: --fleet 1..%d [--desktops 0..%d] [--threads 1..%d] go with run\n",
+                AG_FLEET_MAX, AG_FLEET_DESKTOPS_MAX, AG_FLEET_THREADS_MAX);
         return 2;
     }
     ag_config cfg;
@@ -163,7 +263,7 @@ int main(int argc, char **argv)
             fputs("bic-agent: -r and -u are for facts; set root_prefix and libvirt_uri\n", stderr);
             rc = 2;
         } else {
-            rc = cmd_run(&cfg);
+            rc = fleet ? cmd_fleet(&cfg, &fo) : cmd_run(&cfg);
         }
     }
     ag_config_free(&cfg);

@@ -179,12 +179,21 @@ class FleetTest(AdminTestCase):
         self.assertTrue(gone, [(s["hostname"], s["state"]) for s in self.servers()])
         self.assertEqual(self.rollup()["totals"]["online"], 0)
 
-    def test_fleet_stops_cleanly_on_sigterm(self):
+    def test_fleet_stops_cleanly_and_comes_back_as_the_same_servers(self):
         f = self.fleet = Fleet(self.admin, self.token, 3, 2).start()
-        self.assertTrue(wait_until(lambda: len([s for s in self.servers() if s["state"] == "online"]) == 3,
-                                   timeout=30, step=0.2), f.log_text()[-3000:])
+        online = lambda: sorted((s["id"], s["hostname"]) for s in self.servers() if s["state"] == "online")  # noqa: E731
+        first = wait_until(lambda: (lambda o: o if len(o) == 3 else None)(online()), timeout=30, step=0.2)
+        self.assertTrue(first, f.log_text()[-3000:])
         self.assertEqual(f.stop(signal.SIGTERM), 0, f.log_text()[-3000:])
         self.assertIn("bic-agent fleet stopped", f.log_text())
+        # same state directories, a new listener port: each member enrolls again with the
+        # credential it holds and keeps its server row
+        listen = lambda: {s["listen_url"] for s in self.servers()}  # noqa: E731
+        before = listen()
+        f.start()
+        self.assertTrue(wait_until(lambda: listen().isdisjoint(before) and online() == first, timeout=30, step=0.2),
+                        (self.servers(), f.log_text()[-3000:]))
+        self.assertEqual(len(self.servers()), 3)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,24 @@ MariaDB where the API would only slow the seeding down, measures, prints one tab
 (metric, value, bound, ratio) and writes it to build/bench/results.md and results.json.
 
 Environment: BENCH_LOGINS (2000) distinct users signing in, BENCH_THREADS (8) concurrent
-clients, BENCH_USERS (100000) users in the database for the list endpoints.
+clients, BENCH_USERS (100000) users in the database for the list endpoints, BENCH_FLEET (1000)
+servers and BENCH_FLEET_DESKTOPS (100) desktops each for `bic-agent --fleet`, BENCH_FLEET_SECONDS
+(60) of measured wall time.
+
+Heartbeat ingest is measured twice:
+  fleet:      the real agent code (`build/bic-agent --fleet 1000 --desktops 100`, release build) on
+              libvirt's test driver, each server heartbeating every 10 s as CCC tells it, spread
+              evenly over the interval; the CPU bicd and MariaDB use per second of wall time. The
+              test driver's running domains accumulate CPU time, so, as on real hosts, every
+              running desktop is in every delta heartbeat.
+  stand-ins:  Python clients that send heartbeats back to back as fast as bicd takes them, with
+              all 100 desktops changed (worst case) and with none changed; the CPU per heartbeat,
+              scaled to 1,000 servers at 10 s.
 """
 import http.client
 import json
 import os
+import signal
 import ssl
 import statistics
 import subprocess
@@ -143,7 +156,7 @@ def heartbeat_bench(stack, admin, cafile, var):
         th.start()
     for th in ths:
         th.join()
-    row("enroll %d agents" % servers, time.monotonic() - t, "s", note="setup")
+    row("stand-ins: enroll %d agents" % servers, time.monotonic() - t, "s", note="setup")
 
     def beat(conn, a, full, changed):
         a["seq"] += 1
@@ -166,7 +179,8 @@ def heartbeat_bench(stack, admin, cafile, var):
         th.start()
     for th in ths:
         th.join()
-    row("register %d desktops (full heartbeats)" % (servers * 100), time.monotonic() - t, "s", note="setup")
+    row("stand-ins: register %d desktops (full heartbeats)" % (servers * 100), time.monotonic() - t, "s",
+        note="setup")
 
     pids = {}
     for name, f in (("bicd", "bicd.pid"), ("mariadbd", "mariadbd.pid")):
@@ -184,7 +198,7 @@ def heartbeat_bench(stack, admin, cafile, var):
         wall = time.monotonic() - t
         done = per * THREADS
         used = {k: cpu_seconds(p) - before[k] for k, p in pids.items()}
-        row("heartbeats/s, %s" % label, done / wall, "1/s", 100.0, "needed: 1,000 servers / 10 s")
+        row("stand-ins: heartbeats/s, %s" % label, done / wall, "1/s", 100.0, "needed: 1,000 servers / 10 s")
         for k in ("bicd", "mariadbd"):
             row("  %s CPU s per 1,000 heartbeats" % k, used[k] / done * 1000, "s")
         load = (used["bicd"] + used["mariadbd"]) / done * 100  # core-seconds per second at 100 heartbeats/s
@@ -192,9 +206,129 @@ def heartbeat_bench(stack, admin, cafile, var):
             higher_is_better=False)
 
 
+def rss_mib(pid):
+    with open("/proc/%s/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0] / 1024.0
+
+
+def proc_threads(pid):
+    with open("/proc/%s/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("Threads:")][0]
+
+
+def fleet_bench(stack, admin, cafile, var):
+    """`bic-agent --fleet N --desktops D` against the stack: the real agent code heartbeating at CCC's interval."""
+    n = int(os.environ.get("BENCH_FLEET", "1000"))
+    d = int(os.environ.get("BENCH_FLEET_DESKTOPS", "100"))
+    window = float(os.environ.get("BENCH_FLEET_SECONDS", "60"))
+    per_module = 10
+    bb = admin.post("/api/v1/building-blocks", {"name": "bench-fleet"}).json["id"]
+    for i in range((n + per_module - 1) // per_module):
+        r = admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "f%03d" % i, "max_servers": per_module})
+        assert r.status == 201, r
+    token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb}).json["token"]
+    fleet_dir = os.path.join(var, "fleet")
+    os.makedirs(fleet_dir, exist_ok=True)
+    env = dict(os.environ, BIC_AGENT_CCC_URL="https://127.0.0.1:%d" % stack.https_port, BIC_AGENT_CA_FILE=cafile,
+               BIC_AGENT_TOKEN=token, BIC_AGENT_STATE_DIR=os.path.join(fleet_dir, "state"),
+               BIC_AGENT_LISTEN="127.0.0.1:0", BIC_AGENT_MACHINE_ID="bench-fleet-machine",
+               BIC_AGENT_HOSTNAME="bench-fleet")
+    for k in ("BIC_AGENT_HEARTBEAT_INTERVAL", "BIC_AGENT_ADVERTISE_URL", "BIC_AGENT_LIBVIRT_URI"):
+        env.pop(k, None)  # the interval is what CCC says; the fleet makes its own hypervisors and URLs
+    log_path = os.path.join(fleet_dir, "fleet.log")
+
+    def log_tail():
+        with open(log_path, errors="replace") as f:
+            return f.read()[-3000:]
+
+    def totals():
+        after = 0
+        while True:
+            page = admin.get("/api/v1/topology?limit=200&after=%d" % after).json
+            for b in page["items"]:
+                if b["id"] == bb:
+                    return b["totals"]
+            if not page.get("next_after"):
+                return {}
+            after = page["next_after"]
+
+    pids = {}
+    for name, f in (("bicd", "bicd.pid"), ("mariadbd", "mariadbd.pid")):
+        with open(os.path.join(var, "run", f)) as fh:
+            pids[name] = fh.read().strip()
+    with open(log_path, "ab") as log:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([os.path.join(REPO, "build", "bic-agent"), "--fleet", str(n), "--desktops", str(d),
+                                 "run"], env=env, stdout=log, stderr=log)
+    try:
+        online = registered = None
+        while time.monotonic() - t0 < 300:
+            if proc.poll() is not None:
+                raise RuntimeError("bic-agent --fleet exited with %s:\n%s" % (proc.returncode, log_tail()))
+            t = totals()
+            if online is None and t.get("online") == n:
+                online = time.monotonic() - t0
+            if registered is None and t.get("desktops") == n * d:
+                registered = time.monotonic() - t0
+            if online is not None and registered is not None:
+                break
+            time.sleep(1)
+        else:
+            raise RuntimeError("fleet: %s after 300 s (want %d online, %d desktops):\n%s" % (totals(), n, n * d,
+                                                                                              log_tail()))
+        row("fleet: %d servers enrolled and online" % n, online, "s", note="setup")
+        row("fleet: %d desktops registered" % (n * d), registered, "s", note="setup")
+        time.sleep(10)  # one interval: the first (full) heartbeats are over, every server is on its slot
+
+        access = os.path.join(var, "log", "nginx-access.log")
+        start_at = os.path.getsize(access)
+        before = {k: cpu_seconds(p) for k, p in pids.items()}
+        before["fleet"] = cpu_seconds(proc.pid)
+        t = time.monotonic()
+        time.sleep(window)
+        wall = time.monotonic() - t
+        used = {k: cpu_seconds(p) - before[k] for k, p in list(pids.items()) + [("fleet", proc.pid)]}
+        beats = errors = 0
+        with open(access, errors="replace") as f:
+            f.seek(start_at)
+            for line in f:
+                if "/api/v1/agent/heartbeat" not in line:
+                    continue
+                beats += 1
+                try:
+                    errors += json.loads(line)["status"] != 200
+                except ValueError:
+                    errors += 1
+        label = "%d servers x %d desktops, %d s" % (n, d, window)
+        row("fleet: heartbeats/s received (%s)" % label, beats / wall, "1/s", n / 10.0,
+            "%d servers / 10 s interval" % n)
+        if errors:
+            row("fleet: heartbeats not answered 200", errors, "count", note="see nginx-access.log")
+        bicd, db = used["bicd"] / wall * 100, used["mariadbd"] / wall * 100
+        row("fleet: bicd CPU, % of one core", bicd, "%", note="CPU s per s of wall time")
+        row("fleet: MariaDB CPU, % of one core", db, "%", note="CPU s per s of wall time")
+        row("fleet: bicd+MariaDB, % of one core", bicd + db, "%", 25.0, "target 25 % of a core",
+            higher_is_better=False)
+        row("fleet: bic-agent --fleet CPU, % of one core", used["fleet"] / wall * 100, "%",
+            note="load generator, not a target")
+        fleet_rss = rss_mib(proc.pid)
+        row("fleet: bic-agent --fleet resident memory (%d x %d)" % (n, d), fleet_rss, "MiB",
+            note="%d threads; %.2f MiB per server" % (proc_threads(proc.pid), fleet_rss / n))
+        row("fleet: bicd resident memory", rss_mib(pids["bicd"]), "MiB")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def main():
-    subprocess.run(["make", "-s", "-C", REPO, "build/bicd"], check=True)
+    subprocess.run(["make", "-s", "-C", REPO, "build/bicd", "build/bic-agent"], check=True)
     stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
+    stack.env["BIC_AGENTS_HEARTBEAT_INTERVAL"] = "10"  # the product's default: the fleet follows it
     stack.env["BIC_LOGIN_RATE"] = "100000r/s"
     stack.env["BIC_LOGIN_BURST"] = "100000"
     stack.env["BIC_AGENTS_RATE"] = "100000r/s"
@@ -267,7 +401,10 @@ def main():
             row("%s p99 (%dk users)" % (label, USERS // 1000), pct(times, 99) * 1000, "ms", 100.0,
                 "target p99 100 ms", higher_is_better=False)
 
-        # --- heartbeat ingest: SERVERS agents x 100 desktops ----------------------
+        # --- heartbeat ingest, real agent code: bic-agent --fleet ----------------
+        fleet_bench(stack, c, cafile, var)
+
+        # --- heartbeat ingest, Python stand-ins: SERVERS agents x 100 desktops ----
         heartbeat_bench(stack, c, cafile, var)
 
         # --- health through nginx -> bicd -> MariaDB --------------------------------

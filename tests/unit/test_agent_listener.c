@@ -15,16 +15,18 @@
 struct seen {
     pthread_mutex_t lock;
     int calls;
-    size_t len;
+    size_t route, len;
     char body[128];
     char sig[128];
 };
 
-static int stub(void *arg, const char *body, size_t len, const char *sig, char **answer)
+static int stub(void *arg, size_t route, const char *body, size_t len, const char *sig,
+                char **answer)
 {
     struct seen *s = arg;
     pthread_mutex_lock(&s->lock);
     s->calls++;
+    s->route = route;
     s->len = len;
     snprintf(s->body, sizeof(s->body), "%.*s", (int)(len < 127 ? len : 127), body);
     snprintf(s->sig, sizeof(s->sig), "%s", sig ? sig : "(none)");
