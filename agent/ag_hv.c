@@ -1,6 +1,7 @@
 #include "ag_hv.h"
 
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -79,6 +80,12 @@ static void silent(void *data, virErrorPtr err)
 
 static void init_once(void)
 {
+    /*
+     * libxml2 (which libvirt parses every domain and test-driver file with) sets up its
+     * globals lazily and not thread-safely: a fleet opening many connections at once
+     * leaked its global mutex. Initialise it here, once, before any thread needs it.
+     */
+    xmlInitParser();
     if (virInitialize() < 0) AG_ERROR("virInitialize failed");
     virSetErrorFunc(NULL, silent);
 }

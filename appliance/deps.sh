@@ -8,7 +8,7 @@ DEBS=(
     # build
     build-essential pkg-config clang-format
     libfcgi-dev libmariadb-dev libjansson-dev libjwt-dev libargon2-dev libinih-dev
-    libssl-dev libcurl4-openssl-dev libvirt-dev libcmocka-dev libmicrohttpd-dev
+    libssl-dev libcurl4-openssl-dev libvirt-dev libcmocka-dev libmicrohttpd-dev libxml2-dev
     # run: the all-in-one stack
     mariadb-server mariadb-client nginx openssl novnc
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
