@@ -275,6 +275,8 @@ static void *controller_main(void *arg)
                 arena_reset(a);
                 DB_EXEC(db, a, STMT_events_prune, NULL,
                         P_INT(ctl.cfg->agents_event_retention_days));
+                DB_EXEC0(db, a, STMT_sessions_prune, NULL);
+                DB_EXEC0(db, a, STMT_throttle_prune, NULL);
                 arena_reset(a);
                 last_stale = now;
             }
