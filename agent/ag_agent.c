@@ -299,10 +299,11 @@ static void heartbeat(ag_agent *a, ag_http *h, long long now)
     json_t *desktops, *removed = NULL;
     if (!have_doms)
         desktops = json_array(), removed = json_array();
-    else if (full)
+    else if (full) {
         desktops = ag_snapshot_json(&cur), removed = json_array();
-    else
-        desktops = ag_snapshot_delta(&a->acked, &cur, &removed);
+        ag_snapshot_mark_sent(&cur, now / 1000);
+    } else /* stamps cur's counters_sent_at; cur becomes acked once delivered */
+        desktops = ag_snapshot_delta(&a->acked, &cur, now / 1000, &removed);
     long long seq = ++a->seq;
     AG_AUTOJSON json_t *body =
         json_pack("{s:I, s:b, s:o*, s:o*, s:o*}", "seq", (json_int_t)seq, "full", full, "host",

@@ -179,14 +179,26 @@ json_t *ag_snapshot_json(const ag_snapshot *s)
     return a;
 }
 
-static int dom_differs(const ag_dom *a, const ag_dom *b)
+void ag_snapshot_mark_sent(ag_snapshot *s, long long now)
 {
-    return strcmp(a->name, b->name) || a->state != b->state || a->vcpus != b->vcpus ||
-           a->memory_mib != b->memory_mib || a->cpu_time_ns != b->cpu_time_ns ||
-           a->rx_bytes != b->rx_bytes || a->tx_bytes != b->tx_bytes;
+    for (size_t i = 0; i < s->n; i++) s->d[i].counters_sent_at = now;
 }
 
-json_t *ag_snapshot_delta(const ag_snapshot *prev, const ag_snapshot *cur, json_t **removed)
+/* state, name, vcpus or memory: sent at once */
+static int dom_config_differs(const ag_dom *a, const ag_dom *b)
+{
+    return strcmp(a->name, b->name) || a->state != b->state || a->vcpus != b->vcpus ||
+           a->memory_mib != b->memory_mib;
+}
+
+static int dom_counters_differ(const ag_dom *a, const ag_dom *b)
+{
+    return a->cpu_time_ns != b->cpu_time_ns || a->rx_bytes != b->rx_bytes ||
+           a->tx_bytes != b->tx_bytes;
+}
+
+json_t *ag_snapshot_delta(const ag_snapshot *prev, ag_snapshot *cur, long long now,
+                          json_t **removed)
 {
     json_t *changed = json_array();
     *removed = json_array();
@@ -200,11 +212,24 @@ json_t *ag_snapshot_delta(const ag_snapshot *prev, const ag_snapshot *cur, json_
             i++;
         } else if (c > 0) {
             if (json_array_append_new(changed, ag_dom_json(&cur->d[j])) < 0) goto oom;
+            cur->d[j].counters_sent_at = now;
             j++;
         } else {
-            if (dom_differs(&prev->d[i], &cur->d[j]) &&
-                json_array_append_new(changed, ag_dom_json(&cur->d[j])) < 0)
-                goto oom;
+            const ag_dom *p = &prev->d[i];
+            ag_dom *d = &cur->d[j];
+            int counters = dom_counters_differ(p, d);
+            if (dom_config_differs(p, d) ||
+                (counters && now - p->counters_sent_at >= AG_COUNTERS_INTERVAL_S)) {
+                if (json_array_append_new(changed, ag_dom_json(d)) < 0) goto oom;
+                d->counters_sent_at = now;
+            } else {
+                /* not sent: cur keeps what CCC was last told, so that the change
+                   is sent once the interval is over even if the counters stop */
+                d->cpu_time_ns = p->cpu_time_ns;
+                d->rx_bytes = p->rx_bytes;
+                d->tx_bytes = p->tx_bytes;
+                d->counters_sent_at = p->counters_sent_at;
+            }
             i++;
             j++;
         }

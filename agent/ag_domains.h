@@ -16,11 +16,21 @@
  */
 #define AG_COUNTER_WRAP (1ULL << 53)
 
+/*
+ * A desktop whose only change is its counters (cpu_time_ns, rx_bytes, tx_bytes)
+ * is sent in a delta heartbeat at most once every AG_COUNTERS_INTERVAL_S
+ * seconds; a change of state, name, vcpus or memory is sent at once.
+ */
+#define AG_COUNTERS_INTERVAL_S 60
+
 typedef struct ag_dom {
     char uuid[VIR_UUID_STRING_BUFLEN];
     char name[256];
     int state; /* virDomainState */
     long long vcpus, memory_mib, cpu_time_ns, rx_bytes, tx_bytes;
+    /* monotonic seconds when the counters were last sent (not collected: set
+       by ag_snapshot_delta / ag_snapshot_mark_sent) */
+    long long counters_sent_at;
 } ag_dom;
 
 /* Domains sorted by uuid. An all-zero snapshot is empty and valid. */
@@ -54,11 +64,19 @@ json_t *ag_dom_json(const ag_dom *d);
 /* Every domain of s as an array of ag_dom_json objects (a full heartbeat). */
 json_t *ag_snapshot_json(const ag_snapshot *s);
 
+/* Marks every domain of s as sent at now (monotonic seconds): a full heartbeat. */
+void ag_snapshot_mark_sent(ag_snapshot *s, long long now);
+
 /*
- * The delta heartbeat: returns the array of domains of cur that are new or whose
- * name, state or stats differ from prev, and sets *removed to the array of uuids
- * in prev that cur does not have. prev may be empty. NULL on OOM.
+ * The delta heartbeat at now (monotonic seconds): returns the array of domains
+ * of cur that are new, whose name, state, vcpus or memory differ from prev, or
+ * whose counters differ from prev and were last sent AG_COUNTERS_INTERVAL_S or
+ * more ago; sets *removed to the array of uuids in prev that cur does not have.
+ * prev may be empty. Updates cur so that it can become the next prev: a domain
+ * sent gets counters_sent_at = now; a domain left out keeps prev's counters and
+ * counters_sent_at (what CCC was last told). NULL on OOM.
  */
-json_t *ag_snapshot_delta(const ag_snapshot *prev, const ag_snapshot *cur, json_t **removed);
+json_t *ag_snapshot_delta(const ag_snapshot *prev, ag_snapshot *cur, long long now,
+                          json_t **removed);
 
 #endif

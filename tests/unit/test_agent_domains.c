@@ -49,7 +49,7 @@ static void unchanged_domains_are_left_out_of_the_delta(void **state)
     ag_dom a[] = {dom(U1, "a", VIR_DOMAIN_RUNNING, 100), dom(U2, "b", VIR_DOMAIN_SHUTOFF, 0)};
     ag_snapshot prev = snap(2, a), cur = snap(2, a);
     json_t *removed;
-    json_t *changed = ag_snapshot_delta(&prev, &cur, &removed);
+    json_t *changed = ag_snapshot_delta(&prev, &cur, 1000, &removed);
     assert_int_equal(json_array_size(changed), 0);
     assert_int_equal(json_array_size(removed), 0);
     json_decref(changed);
@@ -67,7 +67,7 @@ static void state_change_new_domain_and_removal(void **state)
                       dom(U2, "b", VIR_DOMAIN_SHUTOFF, 7)};
     ag_snapshot prev = snap(3, before), cur = snap(3, after);
     json_t *removed;
-    json_t *changed = ag_snapshot_delta(&prev, &cur, &removed);
+    json_t *changed = ag_snapshot_delta(&prev, &cur, 1000, &removed);
     /* U2 changed state, U4 is new; U1 is the same; U3 is gone */
     assert_int_equal(json_array_size(changed), 2);
     assert_true(has_uuid(changed, U2));
@@ -115,7 +115,7 @@ static void each_stat_and_the_name_count_as_a_change(void **state)
         }
         ag_snapshot prev = snap(1, &base), cur = snap(1, &now);
         json_t *removed;
-        json_t *changed = ag_snapshot_delta(&prev, &cur, &removed);
+        json_t *changed = ag_snapshot_delta(&prev, &cur, 1000, &removed);
         if (json_array_size(changed) != 1) test_fail("field %d: change not reported", field);
         json_decref(changed);
         json_decref(removed);
@@ -130,19 +130,144 @@ static void empty_previous_snapshot_sends_everything(void **state)
     ag_dom a[] = {dom(U2, "b", VIR_DOMAIN_PAUSED, 1), dom(U1, "a", VIR_DOMAIN_RUNNING, 1)};
     ag_snapshot prev = {0}, cur = snap(2, a);
     json_t *removed;
-    json_t *changed = ag_snapshot_delta(&prev, &cur, &removed);
+    json_t *changed = ag_snapshot_delta(&prev, &cur, 1000, &removed);
     assert_int_equal(json_array_size(changed), 2);
     assert_int_equal(json_array_size(removed), 0);
     json_decref(changed);
     json_decref(removed);
     /* and everything gone when nothing is left */
     ag_snapshot none = {0};
-    changed = ag_snapshot_delta(&cur, &none, &removed);
+    changed = ag_snapshot_delta(&cur, &none, 1000, &removed);
     assert_int_equal(json_array_size(changed), 0);
     assert_int_equal(json_array_size(removed), 2);
     assert_true(has_uuid(removed, U1) && has_uuid(removed, U2));
     json_decref(changed);
     json_decref(removed);
+    ag_snapshot_clear(&cur);
+}
+
+/* One delta of a single domain: prev (sent at sent_at) -> cur, at now. */
+static size_t delta_one(const ag_dom *before, const ag_dom *after, long long sent_at,
+                        long long now, ag_dom *out)
+{
+    ag_dom b = *before;
+    b.counters_sent_at = sent_at;
+    ag_snapshot prev = snap(1, &b), cur = snap(1, after);
+    json_t *removed;
+    json_t *changed = ag_snapshot_delta(&prev, &cur, now, &removed);
+    assert_non_null(changed);
+    size_t n = json_array_size(changed);
+    *out = cur.d[0];
+    json_decref(changed);
+    json_decref(removed);
+    ag_snapshot_clear(&prev);
+    ag_snapshot_clear(&cur);
+    return n;
+}
+
+static void counter_only_change_waits_for_the_interval(void **state)
+{
+    (void)state;
+    ag_dom base = dom(U1, "a", VIR_DOMAIN_RUNNING, 100), later = base, out;
+    later.cpu_time_ns += 5;
+    later.rx_bytes += 6;
+    later.tx_bytes += 7;
+    /* within 60 s of the last send: left out, cur keeps what CCC was told */
+    assert_int_equal(delta_one(&base, &later, 1000, 1000 + AG_COUNTERS_INTERVAL_S - 1, &out), 0);
+    assert_int_equal(out.counters_sent_at, 1000);
+    assert_int_equal(out.cpu_time_ns, base.cpu_time_ns);
+    assert_int_equal(out.rx_bytes, base.rx_bytes);
+    assert_int_equal(out.tx_bytes, base.tx_bytes);
+    /* 60 s after: sent, stamped, with the new counters */
+    assert_int_equal(delta_one(&base, &later, 1000, 1000 + AG_COUNTERS_INTERVAL_S, &out), 1);
+    assert_int_equal(out.counters_sent_at, 1000 + AG_COUNTERS_INTERVAL_S);
+    assert_int_equal(out.cpu_time_ns, later.cpu_time_ns);
+    assert_int_equal(out.tx_bytes, later.tx_bytes);
+    /* nothing changed, long after: still nothing sent, stamp kept */
+    assert_int_equal(delta_one(&base, &base, 1000, 5000, &out), 0);
+    assert_int_equal(out.counters_sent_at, 1000);
+}
+
+static void counters_held_back_are_sent_once_the_interval_is_over(void **state)
+{
+    (void)state;
+    /* counters move at t=10 (held back), then stop: sent at t=60 all the same */
+    ag_dom a0 = dom(U1, "a", VIR_DOMAIN_PAUSED, 100), a1 = a0;
+    a1.cpu_time_ns = 200;
+    ag_snapshot acked = snap(1, &a0);
+    ag_snapshot_mark_sent(&acked, 0);
+    for (long long t = 10; t <= 70; t += 10) {
+        ag_snapshot cur = snap(1, &a1);
+        json_t *removed;
+        json_t *changed = ag_snapshot_delta(&acked, &cur, t, &removed);
+        size_t expect = t == AG_COUNTERS_INTERVAL_S ? 1 : 0;
+        if (json_array_size(changed) != expect)
+            test_fail("t=%lld: %zu sent", t, json_array_size(changed));
+        json_decref(changed);
+        json_decref(removed);
+        ag_snapshot_move(&acked, &cur);
+    }
+    assert_int_equal(acked.d[0].cpu_time_ns, 200);
+    assert_int_equal(acked.d[0].counters_sent_at, AG_COUNTERS_INTERVAL_S);
+    ag_snapshot_clear(&acked);
+}
+
+static void state_name_vcpus_memory_changes_are_sent_at_once(void **state)
+{
+    (void)state;
+    ag_dom base = dom(U1, "a", VIR_DOMAIN_RUNNING, 100);
+    for (int field = 0; field < 4; field++) {
+        ag_dom now = base, out;
+        now.cpu_time_ns += 1000; /* counters moved too */
+        if (field == 0) now.state = VIR_DOMAIN_SHUTOFF;
+        if (field == 1) snprintf(now.name, sizeof(now.name), "renamed");
+        if (field == 2) now.vcpus++;
+        if (field == 3) now.memory_mib++;
+        if (delta_one(&base, &now, 1000, 1001, &out) != 1)
+            test_fail("field %d: change not sent at once", field);
+        assert_int_equal(out.counters_sent_at, 1001);
+        assert_int_equal(out.cpu_time_ns, now.cpu_time_ns);
+    }
+}
+
+static void new_domain_is_sent_and_stamped(void **state)
+{
+    (void)state;
+    ag_dom a[] = {dom(U1, "a", VIR_DOMAIN_RUNNING, 100)};
+    ag_dom b[] = {dom(U1, "a", VIR_DOMAIN_RUNNING, 100), dom(U2, "b", VIR_DOMAIN_RUNNING, 5)};
+    ag_snapshot prev = snap(1, a), cur = snap(2, b);
+    ag_snapshot_mark_sent(&prev, 1000);
+    json_t *removed;
+    json_t *changed = ag_snapshot_delta(&prev, &cur, 1010, &removed);
+    assert_int_equal(json_array_size(changed), 1);
+    assert_true(has_uuid(changed, U2));
+    assert_int_equal(ag_snapshot_find(&cur, U2)->counters_sent_at, 1010);
+    assert_int_equal(ag_snapshot_find(&cur, U1)->counters_sent_at, 1000);
+    json_decref(changed);
+    json_decref(removed);
+    ag_snapshot_clear(&prev);
+    ag_snapshot_clear(&cur);
+}
+
+static void full_heartbeat_stamps_every_domain(void **state)
+{
+    (void)state;
+    ag_dom a[] = {dom(U1, "a", VIR_DOMAIN_RUNNING, 100), dom(U2, "b", VIR_DOMAIN_SHUTOFF, 0),
+                  dom(U3, "c", VIR_DOMAIN_PAUSED, 7)};
+    a[0].counters_sent_at = 3;
+    ag_snapshot s = snap(3, a);
+    ag_snapshot_mark_sent(&s, 4242);
+    for (size_t i = 0; i < s.n; i++) assert_int_equal(s.d[i].counters_sent_at, 4242);
+    /* the next delta holds counter-only changes back from that time */
+    ag_dom later[] = {dom(U1, "a", VIR_DOMAIN_RUNNING, 200), dom(U2, "b", VIR_DOMAIN_SHUTOFF, 0),
+                      dom(U3, "c", VIR_DOMAIN_PAUSED, 7)};
+    ag_snapshot cur = snap(3, later);
+    json_t *removed;
+    json_t *changed = ag_snapshot_delta(&s, &cur, 4242 + 10, &removed);
+    assert_int_equal(json_array_size(changed), 0);
+    json_decref(changed);
+    json_decref(removed);
+    ag_snapshot_clear(&s);
     ag_snapshot_clear(&cur);
 }
 
@@ -267,6 +392,11 @@ int main(void)
         cmocka_unit_test(state_change_new_domain_and_removal),
         cmocka_unit_test(each_stat_and_the_name_count_as_a_change),
         cmocka_unit_test(empty_previous_snapshot_sends_everything),
+        cmocka_unit_test(counter_only_change_waits_for_the_interval),
+        cmocka_unit_test(counters_held_back_are_sent_once_the_interval_is_over),
+        cmocka_unit_test(state_name_vcpus_memory_changes_are_sent_at_once),
+        cmocka_unit_test(new_domain_is_sent_and_stamped),
+        cmocka_unit_test(full_heartbeat_stamps_every_domain),
         cmocka_unit_test(snapshot_move_and_find),
         cmocka_unit_test(dom_json_has_exactly_the_protocol_keys),
         cmocka_unit_test(every_libvirt_state_has_its_protocol_word),
