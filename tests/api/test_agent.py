@@ -11,63 +11,24 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import REPO, AdminTestCase, unique, wait_until  # noqa: E402
+from bictest import REPO, AdminTestCase, AgentProcess, unique, wait_until  # noqa: E402
 
-AGENT = os.path.join(REPO, "build", "test", "bic-agent")
 TEST_DOMAIN = "6695eb01-f6a4-8304-79aa-97f2502e193f"  # the test driver's predefined "test" domain
 
 
-class Agent:
+class Agent(AgentProcess):
     """One bic-agent process with its own state directory, machine id and host name."""
 
     def __init__(self, admin, token, libvirt_uri="test:///default"):
-        self.dir = tempfile.mkdtemp(prefix="bic-agent-")
-        self.env = dict(os.environ,
-                        BIC_AGENT_CCC_URL=admin.origin,
-                        BIC_AGENT_CA_FILE=os.path.join(admin.var, "tls", "cert.pem"),
-                        BIC_AGENT_TOKEN=token,
-                        BIC_AGENT_STATE_DIR=os.path.join(self.dir, "state"),
-                        BIC_AGENT_LISTEN="127.0.0.1:0",
-                        BIC_AGENT_LIBVIRT_URI=libvirt_uri,
-                        BIC_AGENT_MACHINE_ID=unique("machine-"),
-                        BIC_AGENT_HOSTNAME=unique("bs-"),
-                        ASAN_OPTIONS="detect_leaks=1:log_path=" + os.path.join(self.dir, "asan"))
-        self.hostname = self.env["BIC_AGENT_HOSTNAME"]
-        self.proc = None
+        self.hostname = unique("bs-")
+        super().__init__(admin, token, "bic-agent-", "agent.log", BIC_AGENT_LIBVIRT_URI=libvirt_uri,
+                         BIC_AGENT_MACHINE_ID=unique("machine-"), BIC_AGENT_HOSTNAME=self.hostname)
 
-    def start(self):
-        self.log = open(os.path.join(self.dir, "agent.log"), "ab")
-        self.proc = subprocess.Popen([AGENT, "run"], env=self.env, stdout=self.log, stderr=self.log)
-        return self
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-
-    def sanitizer_reports(self):
-        out = []
-        for name in os.listdir(self.dir):
-            if name.startswith("asan"):
-                with open(os.path.join(self.dir, name)) as f:
-                    out.append(f.read()[:3000])
-        return out
-
-    def log_text(self):
-        with open(os.path.join(self.dir, "agent.log"), errors="replace") as f:
-            return f.read()
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def args(self):
+        return ["run"]
 
 
-@unittest.skipUnless(os.access(AGENT, os.X_OK), "build/test/bic-agent is not built")
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
 class AgentBase(AdminTestCase):
     libvirt_uri = "test:///default"
 

@@ -3,78 +3,34 @@ each, against the test stack, through the same protocol code a real agent runs: 
 enrolls on its own, reports its own desktops, runs its own tasks, and goes offline with the
 process."""
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import REPO, AdminTestCase, unique, wait_until  # noqa: E402
+from bictest import AdminTestCase, AgentProcess, unique, wait_until  # noqa: E402
 
-AGENT = os.path.join(REPO, "build", "test", "bic-agent")
 SERVERS, DESKTOPS = 20, 10
 
 
-class Fleet:
+class Fleet(AgentProcess):
     """One `bic-agent --fleet N --desktops D run` process with its own state directory."""
 
     def __init__(self, admin, token, n, d):
-        self.dir = tempfile.mkdtemp(prefix="bic-fleet-")
         self.n, self.d = n, d
         self.hostname = unique("fl")
-        self.env = dict(os.environ,
-                        BIC_AGENT_CCC_URL=admin.origin,
-                        BIC_AGENT_CA_FILE=os.path.join(admin.var, "tls", "cert.pem"),
-                        BIC_AGENT_TOKEN=token,
-                        BIC_AGENT_STATE_DIR=os.path.join(self.dir, "state"),
-                        BIC_AGENT_LISTEN="127.0.0.1:0",
-                        BIC_AGENT_MACHINE_ID=unique("fleet-machine-"),
-                        BIC_AGENT_HOSTNAME=self.hostname,
-                        ASAN_OPTIONS="detect_leaks=1:log_path=" + os.path.join(self.dir, "asan"))
-        self.proc = None
+        super().__init__(admin, token, "bic-fleet-", "fleet.log",
+                         BIC_AGENT_MACHINE_ID=unique("fleet-machine-"), BIC_AGENT_HOSTNAME=self.hostname)
 
-    def start(self):
-        self.log = open(os.path.join(self.dir, "fleet.log"), "ab")
-        self.proc = subprocess.Popen([AGENT, "--fleet", str(self.n), "--desktops", str(self.d), "run"],
-                                     env=self.env, stdout=self.log, stderr=self.log)
-        return self
-
-    def stop(self, sig=signal.SIGTERM):
-        """Stops the process; returns its exit status."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and not self.log.closed:
-            self.log.close()
-        return self.proc.returncode if self.proc else None
+    def args(self):
+        return ["--fleet", str(self.n), "--desktops", str(self.d), "run"]
 
     def threads(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             return [int(l.split()[1]) for l in f if l.startswith("Threads:")][0]
 
-    def sanitizer_reports(self):
-        out = []
-        for name in os.listdir(self.dir):
-            if name.startswith("asan"):
-                with open(os.path.join(self.dir, name)) as f:
-                    out.append(f.read()[:3000])
-        return out
 
-    def log_text(self):
-        with open(os.path.join(self.dir, "fleet.log"), errors="replace") as f:
-            return f.read()
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@unittest.skipUnless(os.access(AGENT, os.X_OK), "build/test/bic-agent is not built")
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
 class FleetTest(AdminTestCase):
     def setUp(self):
         self.bb = self.admin.post("/api/v1/building-blocks", {"name": unique("fleet-bb")}).json

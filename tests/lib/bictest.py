@@ -244,3 +244,61 @@ def sql_root(var, statement):
     """Runs SQL as MariaDB's root over the stack's socket (tests only: to move time, not data)."""
     subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(var, "run", "mysqld.sock"), "-u", "root",
                     "bic", "-e", statement], check=True, capture_output=True)
+
+
+class AgentProcess:
+    """A bic-agent process (sanitizer build) with its own directory: the environment that points
+    it at the stack, its log, and its sanitizer reports. Subclasses say how it is started."""
+
+    BINARY = os.path.join(REPO, "build", "test", "bic-agent")
+
+    def __init__(self, admin, token, prefix, log_name, **env):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.log_path = os.path.join(self.dir, log_name)
+        self.env = dict(os.environ,
+                        BIC_AGENT_CCC_URL=admin.origin,
+                        BIC_AGENT_CA_FILE=os.path.join(admin.var, "tls", "cert.pem"),
+                        BIC_AGENT_TOKEN=token,
+                        BIC_AGENT_STATE_DIR=os.path.join(self.dir, "state"),
+                        BIC_AGENT_LISTEN="127.0.0.1:0",
+                        ASAN_OPTIONS="detect_leaks=1:log_path=" + os.path.join(self.dir, "asan"),
+                        **env)
+        self.proc = None
+
+    def args(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.BINARY, *self.args()], env=self.env, stdout=self.log,
+                                     stderr=self.log)
+        return self
+
+    def stop(self, sig=None):
+        """Stops the process (SIGTERM unless told otherwise); returns its exit status."""
+        import signal
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and not self.log.closed:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def sanitizer_reports(self):
+        out = []
+        for name in os.listdir(self.dir):
+            if name.startswith("asan"):
+                with open(os.path.join(self.dir, name)) as f:
+                    out.append(f.read()[:3000])
+        return out
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
