@@ -51,6 +51,14 @@
     X(agents, event_retention_days, INT, 30)                                                       \
     X(leader, lease_seconds, INT, 10)                                                              \
     X(leader, tick_ms, INT, 500)                                                                   \
+    X(catalog, image_store, STR, "/var/lib/bic/images")                                            \
+    X(pools, max_per_server, INT, 100)                                                             \
+    X(pools, per_core, INT, 6)                                                                     \
+    X(pools, per_gbps, INT, 50)                                                                    \
+    X(pools, mem_overcommit_pct, INT, 150)                                                         \
+    X(pools, host_reserve_mib, INT, 0)                                                             \
+    X(pools, max_failures, INT, 5)                                                                 \
+    X(pools, batch, INT, 200)                                                                      \
     X(metrics, token, STR, "")                                                                     \
     X(metrics, networks, STR, "127.0.0.0/8, ::1/128")
 

@@ -8,6 +8,10 @@
 #include "http.h"
 #include "json.h"
 
+/* field tables of the catalog and pool routes */
+#include "catalog.h"
+#include "pools.h"
+
 #define ROUTE(m, p, h, r, lim, f, s) bic_err h(bic_req *req, bic_resp *resp);
 #include "routes.def"
 #undef ROUTE
