@@ -528,11 +528,27 @@ static int task_refresh(void *arg, long long *seq, char *err, size_t errlen)
     return rc;
 }
 
+/* "<server_id>.<credential>" for the provisioning tasks' requests to CCC. */
+static int task_bearer(void *arg, char *buf, size_t len)
+{
+    ag_agent *a = arg;
+    pthread_mutex_lock(&a->lock);
+    int have = a->have_state;
+    if (have) snprintf(buf, len, "%lld.%s", a->st.server_id, a->st.credential);
+    pthread_mutex_unlock(&a->lock);
+    return have ? 0 : -1;
+}
+
 static int task_execute(void *arg, const char *type, const json_t *params, json_t **result,
                         char *err, size_t errlen)
 {
     ag_agent *a = arg;
-    ag_exec_env env = {ag_hv_conn(a->hv), task_refresh, a};
+    ag_exec_env env = {.conn = ag_hv_conn(a->hv),
+                       .refresh = task_refresh,
+                       .arg = a,
+                       .cfg = a->cfg,
+                       .http = a->task_http,
+                       .bearer = task_bearer};
     int rc = ag_exec_task(&env, type, params, result, err, errlen);
     if (rc < 0 && env.conn && ag_hv_error_is_fatal()) ag_hv_mark_lost(a->hv, err);
     if (env.conn) virConnectClose(env.conn);

@@ -229,6 +229,37 @@ static int url_ok(const char *url)
     return (!strncmp(url, "https://", 8) && url[8]) || (!strncmp(url, "http://", 7) && url[7]);
 }
 
+/* The keys of docs/agent-protocol.md, "Provisioning tasks". */
+static int provisioning_ok(const ag_config *cfg, char *err, size_t errlen)
+{
+    static const char *const types[] = {"auto", "kvm", "qemu", "test"};
+    if (!plain_word(cfg->storage_pool, 1, 64) || strchr(cfg->storage_pool, '/')) {
+        snprintf(err, errlen,
+                 "storage_pool must be 1..64 printable characters without spaces or /");
+        return -1;
+    }
+    if (cfg->image_dir[0] != '/' || !plain_word(cfg->image_dir, 2, 255)) {
+        snprintf(err, errlen, "image_dir must be an absolute path without spaces");
+        return -1;
+    }
+    size_t i = 0;
+    while (i < AG_NELEM(types) && strcmp(cfg->domain_type, types[i]))
+        i++;
+    if (i == AG_NELEM(types)) {
+        snprintf(err, errlen, "domain_type must be auto, kvm, qemu or test");
+        return -1;
+    }
+    if (!plain_word(cfg->vnc_listen, 1, 255)) {
+        snprintf(err, errlen, "vnc_listen must be an address");
+        return -1;
+    }
+    if (*cfg->network && (!plain_word(cfg->network, 1, 64) || strchr(cfg->network, '/'))) {
+        snprintf(err, errlen, "network must be \"\" or a libvirt network name");
+        return -1;
+    }
+    return 0;
+}
+
 int ag_config_resolve(ag_config *cfg, char *err, size_t errlen)
 {
     if (!url_ok(cfg->ccc_url)) {
@@ -290,5 +321,5 @@ int ag_config_resolve(ag_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "hostname must be 1..253 printable characters without spaces");
         return -1;
     }
-    return 0;
+    return provisioning_ok(cfg, err, errlen);
 }

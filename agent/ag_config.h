@@ -20,10 +20,15 @@
     X(listen, STR, "0.0.0.0:7443") /* task listener host:port; port 0 = any free port */           \
     X(advertise_url, STR, "")      /* what CCC calls; "" = http://<listen> */                      \
     X(libvirt_uri, STR, "qemu:///system")                                                          \
-    X(root_prefix, STR, "")       /* /proc, /sys and /etc are read below this */                   \
-    X(machine_id, STR, "")        /* "" = <root_prefix>/etc/machine-id */                          \
-    X(hostname, STR, "")          /* "" = gethostname() */                                         \
-    X(heartbeat_interval, INT, 0) /* seconds; 0 = what CCC says at enrollment */
+    X(root_prefix, STR, "")                  /* /proc, /sys and /etc are read below this */        \
+    X(machine_id, STR, "")                   /* "" = <root_prefix>/etc/machine-id */               \
+    X(hostname, STR, "")                     /* "" = gethostname() */                              \
+    X(heartbeat_interval, INT, 0)            /* seconds; 0 = what CCC says at enrollment */        \
+    X(storage_pool, STR, "bic")              /* libvirt pool of images and overlays */             \
+    X(image_dir, STR, "/var/lib/bic/images") /* its target when the agent defines it */            \
+    X(domain_type, STR, "auto")              /* auto, kvm, qemu or test (ag_provision.h) */        \
+    X(vnc_listen, STR, "127.0.0.1")          /* where desktops' VNC servers listen */              \
+    X(network, STR, "")                      /* virtio NICs' libvirt network; "" = user mode */
 
 #define AG_CFG_TYPE_STR char *
 #define AG_CFG_TYPE_INT long

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ag_domains.h"
+#include "ag_provision.h"
 #include "ag_util.h"
 
 enum op { OP_START, OP_SHUTDOWN, OP_REBOOT, OP_DESTROY };
@@ -140,6 +141,8 @@ int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params,
         }
         return 0;
     }
+    int rc = ag_provision_task(env, type, params, result, err, errlen);
+    if (rc != AG_PROV_NOT_MINE) return rc;
     snprintf(err, errlen, AG_EXEC_UNKNOWN_TYPE);
     return -1;
 }

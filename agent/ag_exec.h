@@ -2,7 +2,9 @@
  * ag_exec.h - runs one task of docs/agent-protocol.md against libvirt.
  *
  * Types: domain.start, domain.shutdown (ACPI), domain.reboot, domain.destroy
- * with params {"uuid"}, and inventory.refresh (no params).
+ * with params {"uuid"}, inventory.refresh (no params), and the provisioning
+ * tasks of ag_provision.h (image.fetch, desktop.create, desktop.refresh,
+ * desktop.delete, desktop.set_spec, desktop.capture).
  */
 #ifndef BIC_AG_EXEC_H
 #define BIC_AG_EXEC_H
@@ -11,6 +13,9 @@
 #include <libvirt/libvirt.h>
 #include <stddef.h>
 
+#include "ag_config.h"
+#include "ag_http.h"
+
 #define AG_EXEC_UNKNOWN_TYPE "unknown task type"
 
 typedef struct ag_exec_env {
@@ -18,6 +23,11 @@ typedef struct ag_exec_env {
     /* inventory.refresh: sends a full heartbeat and sets *seq; 0, or -1 with err */
     int (*refresh)(void *arg, long long *seq, char *err, size_t errlen);
     void *arg;
+    /* provisioning (all borrowed; NULL: those tasks fail saying what is missing) */
+    const ag_config *cfg; /* storage_pool, image_dir, domain_type, vnc_listen, network, state_dir */
+    ag_http *http;        /* to CCC (ccc_url, ca_file), used by this thread only */
+    /* writes "<server_id>.<credential>" into buf (the caller wipes it); 0, or -1 */
+    int (*bearer)(void *arg, char *buf, size_t len);
 } ag_exec_env;
 
 /*
@@ -28,6 +38,7 @@ typedef struct ag_exec_env {
  *   stopped one)}; errors "domain not found: <uuid>", "params.uuid ...",
  *   "hypervisor connection is down", "<op>: <libvirt message>".
  *   inventory.refresh: {"heartbeat_seq": seq of the full heartbeat}.
+ *   provisioning tasks: see ag_provision.h.
  *   anything else: -1 with AG_EXEC_UNKNOWN_TYPE.
  */
 int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params, json_t **result,

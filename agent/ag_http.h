@@ -33,4 +33,33 @@ void ag_http_free(ag_http *h);
 int ag_http_post(ag_http *h, const char *path, const char *bearer, const json_t *body,
                  json_t **answer, char *err, size_t errlen);
 
+/*
+ * Receives the body of a GET as it arrives: 0 to go on, -1 to end the transfer
+ * (the request then fails with the sink's own reason, which it keeps itself).
+ */
+typedef int (*ag_http_sink)(void *arg, const void *data, size_t len);
+
+/*
+ * GETs base_url + path with the bearer (as ag_http_post), for bodies of any
+ * size: a 200 body goes to sink piece by piece; another status's body is read
+ * (at most AG_HTTP_ANSWER_MAX bytes) and its JSON "error" put into err. No
+ * overall time limit: a transfer ends when no byte came for
+ * AG_HTTP_STALL_S seconds or abort is set. Returns the HTTP status, or -1 with
+ * err (transport error, or the sink ended it: err is then "GET <path>: aborted").
+ */
+int ag_http_get_stream(ag_http *h, const char *path, const char *bearer, ag_http_sink sink,
+                       void *arg, char *err, size_t errlen);
+
+/*
+ * PUTs len bytes read from fd (from its current offset) to base_url + path
+ * with the bearer, "Content-Type: application/octet-stream" and each line of
+ * headers (NULL-terminated; may be NULL), with the same limits as the GET.
+ * Returns the HTTP status, with the JSON "error" of a non-2xx answer in err,
+ * or -1 with err.
+ */
+int ag_http_put_fd(ag_http *h, const char *path, const char *bearer, int fd, long long len,
+                   const char *const *headers, char *err, size_t errlen);
+
+#define AG_HTTP_STALL_S 60
+
 #endif
