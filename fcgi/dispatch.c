@@ -1,5 +1,6 @@
 #include "dispatch.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -10,6 +11,8 @@
 #include "session.h"
 
 bic_err (*dispatch_read_body)(bic_req *req);
+
+const bic_field fields_upload[] = {{0}};
 
 static bool is_json_type(const char *ct)
 {
@@ -34,7 +37,11 @@ static bic_err run(bic_req *req, bic_resp *resp)
         return fail(req, why, "no route for this path");
     }
     req->route = r;
-    if (req->content_length > (long long)r->body_limit)
+    bool upload = r->fields == fields_upload;
+    if (!upload) req->upload_file = NULL; /* only upload routes ever see a stored file */
+    /* nginx stored the body (or asks before it does): its client_max_body_size is the limit */
+    bool stored = upload && (req->upload_file || req->upload_check);
+    if (!stored && req->content_length > (long long)r->body_limit)
         return fail(req, BIC_E_TOO_LARGE, "the body may be at most %zu bytes", r->body_limit);
 
     bic_err e = BIC_E_OK;
@@ -58,6 +65,9 @@ static bic_err run(bic_req *req, bic_resp *resp)
         if (req->method != M_GET) e = session_check_csrf(req);
     }
     if (e != BIC_E_OK) return e;
+    /* a check of another route sharing an upload location ends here; the request follows */
+    if (req->upload_check && !upload) return BIC_E_OK;
+    if (upload) return r->handler(req, resp); /* the body is nginx's file, not ours to read */
 
     if (req->content_length > 0) {
         if (!is_json_type(req->content_type))
@@ -80,6 +90,20 @@ static bic_err run(bic_req *req, bic_resp *resp)
     return r->handler(req, resp);
 }
 
+/*
+ * auth_request passes only 401 and 403 on (anything else becomes 500): a refused upload
+ * check answers 403 and carries the real status and error body in headers, which nginx
+ * answers with instead (@upload_refused in bic.conf.in).
+ */
+static void refuse_upload(bic_req *req, bic_resp *resp)
+{
+    char *body = json_dumps(resp->body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    resp_header(req, resp, "X-BIC-Status: %d", resp->status);
+    if (body) resp_header(req, resp, "X-BIC-Error: %s", body);
+    free(body);
+    resp->status = 403;
+}
+
 bic_err dispatch(bic_req *req, bic_resp *resp)
 {
     bic_err e = run(req, resp);
@@ -87,5 +111,6 @@ bic_err dispatch(bic_req *req, bic_resp *resp)
         resp_error(req, resp, e);
     else if (!resp->status)
         resp->status = resp->body || resp->raw ? 200 : 204;
+    if (e != BIC_E_OK && req->upload_check) refuse_upload(req, resp);
     return e;
 }

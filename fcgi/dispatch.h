@@ -13,6 +13,12 @@
  * content type and strict JSON body validation (415/400/422). Then calls the
  * handler. Always leaves a complete response in resp; returns the error code
  * the request ended with (BIC_E_OK on success).
+ * An upload route (fields_upload) never reads a body or checks its type: nginx
+ * stores it in req->upload_file, and then (and in nginx's check before it does)
+ * nginx's limit replaces the route's. nginx's upload check
+ * (req->upload_check) runs the same steps and the handler's checks that need no
+ * file, and answers a refusal with 403 and headers X-BIC-Status (the real status)
+ * and X-BIC-Error (the error body).
  */
 bic_err dispatch(bic_req *req, bic_resp *resp);
 

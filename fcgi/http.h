@@ -20,6 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "errors.h"
+#include "json.h"
 
 /*
  * Who may call a route. ANON..ADMIN are the user hierarchy (a higher role may do
@@ -66,8 +67,16 @@ typedef struct bic_req {
     /* from the web server */
     const char *method_str, *path, *query, *remote_addr;
     const char *origin, *host, *cookie, *csrf_header, *content_type, *user_agent;
-    const char *authorization; /* Authorization header (agents, scrapers) */
-    long long content_length;  /* -1 when absent */
+    const char *authorization;  /* Authorization header (agents, scrapers) */
+    const char *content_sha256; /* X-BIC-SHA256 header (capture uploads) */
+    long long content_length;   /* -1 when absent */
+    /*
+     * Upload routes only (fields_upload): the file nginx stored the body in (BIC_UPLOAD_FILE);
+     * dispatch clears it on every other route. upload_check: nginx's auth_request before it
+     * stores a body (BIC_UPLOAD_CHECK): run the checks that need no file, touch no file.
+     */
+    const char *upload_file;
+    bool upload_check;
     bic_method method;
     char request_id[40];
     /* from dispatch */
@@ -98,6 +107,14 @@ typedef struct bic_resp {
 } bic_resp;
 
 typedef bic_err (*bic_handler)(bic_req *req, bic_resp *resp);
+
+/*
+ * The field table of an upload route: nginx stores the body in a file and passes its
+ * path (req->upload_file) instead of the bytes, so dispatch never reads a body or checks
+ * its type there, and once nginx stored it, nginx's client_max_body_size is the limit
+ * instead of the route's. Empty.
+ */
+extern const bic_field fields_upload[];
 
 /* Sets a JSON body (stolen, released with the arena) and the status. */
 void resp_json(bic_req *req, bic_resp *resp, int status, json_t *body);

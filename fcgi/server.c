@@ -89,6 +89,11 @@ static long long parse_length(const char *s)
     return v;
 }
 
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
 struct worker {
     pthread_t thread;
     const bic_config *cfg;
@@ -122,6 +127,16 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
     req.content_type = FCGX_GetParam("CONTENT_TYPE", env);
     req.user_agent = FCGX_GetParam("HTTP_USER_AGENT", env);
     req.content_length = parse_length(FCGX_GetParam("CONTENT_LENGTH", env));
+    req.content_sha256 = FCGX_GetParam("HTTP_X_BIC_SHA256", env);
+    /* set by nginx's upload locations only (a client header arrives as HTTP_*) */
+    req.upload_file = nonempty(FCGX_GetParam("BIC_UPLOAD_FILE", env));
+    if (nonempty(FCGX_GetParam("BIC_UPLOAD_CHECK", env))) {
+        req.upload_check = true;
+        req.upload_file = NULL;
+        /* the upload's path and query, not the check subrequest's */
+        req.path = FCGX_GetParam("BIC_UPLOAD_URI", env);
+        req.query = FCGX_GetParam("BIC_UPLOAD_QUERY", env);
+    }
     set_request_id(&req, FCGX_GetParam("REQUEST_ID", env));
     db_set_request(db, req.request_id);
 
