@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "catalog.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "pools.h"
 #include "session.h"
 #include "sign.h"
 
@@ -265,6 +267,10 @@ static void *controller_main(void *arg)
         arena_reset(a);
         if (ctl.leader) {
             db_tx(db, health_tx, a);
+            arena_reset(a);
+            catalog_tick(db, a);
+            arena_reset(a);
+            reconcile_tick(db, a, ctl.cfg, ctl.holder);
             arena_reset(a);
             tasks_tick(db, a);
             arena_reset(a);

@@ -46,7 +46,7 @@ static const char *const task_status_states[] = {"running", "succeeded", "failed
 const bic_field fields_task_status[] = {
     {"state", F_STR, true, 1, 16, task_status_states},
     {"result", F_OBJECT, false},
-    {"error", F_STR, false, 0, 512},
+    {"error", F_STR, false, 0, 4096}, /* stored truncated to 512 characters */
     {0},
 };
 
@@ -321,11 +321,15 @@ static bic_err heartbeat_tx(bic_db *db, void *arg)
     if (e == BIC_E_OK && full)
         e = DB_EXEC(db, req->arena, STMT_hb_desktops_keep_only, NULL, P_INT(id),
                     P_STR(dj ? dj : "[]"));
+    if (e == BIC_E_OK && full)
+        e = DB_EXEC(db, req->arena, STMT_hb_managed_absent, NULL, P_INT(id), P_STR(dj ? dj : "[]"));
     const json_t *rm = json_object_get(j, "removed");
     if (e == BIC_E_OK && json_array_size(rm)) {
         char *rj = json_dumps(rm, JSON_COMPACT);
         arena_defer(req->arena, free, rj);
         e = DB_EXEC(db, req->arena, STMT_hb_desktops_remove, NULL, P_INT(id), P_STR(rj));
+        if (e == BIC_E_OK)
+            e = DB_EXEC(db, req->arena, STMT_hb_managed_removed, NULL, P_INT(id), P_STR(rj));
     }
     if (e != BIC_E_OK) return fail(req, e, "cannot store the heartbeat");
     if (!was_online) {

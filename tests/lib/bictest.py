@@ -302,3 +302,78 @@ class AgentProcess:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def libvirtd_running():
+    return subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode == 0
+
+
+def ensure_libvirtd():
+    """Starts virtlogd and libvirtd when qemu:///system does not answer. Returns (ok, started, why):
+    started is True when this call started libvirtd (stop it with stop_libvirtd)."""
+    import shutil
+    if shutil.which("libvirtd") is None or shutil.which("qemu-system-x86_64") is None:
+        return False, False, "libvirtd or qemu-system-x86_64 is not installed"
+    if libvirtd_running():
+        return True, False, ""
+    os.makedirs("/var/log/libvirt", exist_ok=True)
+    os.makedirs("/run/libvirt", exist_ok=True)
+    if subprocess.run(["pgrep", "-x", "virtlogd"], capture_output=True).returncode != 0:
+        subprocess.run(["virtlogd", "-d"], check=False)
+    subprocess.run(["libvirtd", "-d"], check=False)
+    if wait_until(libvirtd_running, timeout=20):
+        return True, True, ""
+    return False, False, "libvirtd did not start here"
+
+
+def stop_libvirtd():
+    subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+
+
+# A 512-byte boot sector (real-mode x86, hand-assembled): it reads the disk's second sector,
+# increments its first byte, writes it back (BIOS int 13h), prints a line and halts. Booting a
+# linked clone from it therefore proves the firmware read the golden image through the overlay,
+# and the counter shows writes landing in the overlay (the golden file never changes).
+_BOOT_CODE = bytes([
+    0x31, 0xC0, 0x8E, 0xD8, 0x8E, 0xC0,              # xor ax,ax; mov ds,ax; mov es,ax
+    0xB8, 0x01, 0x02, 0xB9, 0x02, 0x00, 0xB6, 0x00,  # mov ax,0201h; mov cx,0002h; mov dh,0
+    0xBB, 0x00, 0x06, 0xCD, 0x13,                    # mov bx,0600h; int 13h (read LBA 1)
+    0xFE, 0x06, 0x00, 0x06,                          # inc byte [0600h]
+    0xB8, 0x01, 0x03, 0xB9, 0x02, 0x00, 0xB6, 0x00,  # mov ax,0301h; mov cx,0002h; mov dh,0
+    0xBB, 0x00, 0x06, 0xCD, 0x13,                    # mov bx,0600h; int 13h (write LBA 1)
+    0xBE, 0x35, 0x7C, 0xB4, 0x0E,                    # mov si,msg; mov ah,0Eh
+    0xAC, 0x84, 0xC0, 0x74, 0x04, 0xCD, 0x10, 0xEB, 0xF7,  # print loop
+    0xF4, 0xEB, 0xFD,                                # hlt; jmp $-1
+])
+BOOT_MESSAGE = b"BIC golden image booted\r\n"
+
+
+def make_golden_qcow2(path, size_mib=16):
+    """Writes a bootable qcow2 golden image (see _BOOT_CODE) to path; returns its sha256."""
+    import hashlib
+    assert len(_BOOT_CODE) == 53
+    sector = _BOOT_CODE + BOOT_MESSAGE + b"\0"
+    sector = sector + b"\0" * (510 - len(sector)) + b"\x55\xAA"
+    raw = path + ".raw"
+    with open(raw, "wb") as f:
+        f.write(sector)
+        f.write(b"\0" * 512)  # LBA 1: the boot counter
+        f.truncate(size_mib << 20)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, path], check=True,
+                   capture_output=True)
+    os.unlink(raw)
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def boot_counter(qcow2_path):
+    """The boot counter (first byte of LBA 1) as the guest sees the disk, read without locking."""
+    import tempfile as _t
+    with _t.TemporaryDirectory() as d:
+        out = os.path.join(d, "disk.raw")
+        r = subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", qcow2_path, out], capture_output=True)
+        if r.returncode != 0:
+            return None
+        with open(out, "rb") as f:
+            f.seek(512)
+            return f.read(1)[0]
