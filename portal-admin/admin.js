@@ -1,5 +1,6 @@
 // The admin portal: sign-in, then the infrastructure (Topology, Servers, Tasks, Enrollment
-// tokens) and access (Users, Groups, Audit log) pages, on hash routes such as #/servers/12.
+// tokens), desktops (Pools, Images, Specs) and access (Users, Groups, Audit log) pages, on
+// hash routes such as #/servers/12 or #/pools/3.
 // A page's render() may return a function that stops what it started (live refreshes); it
 // is called when the page is left.
 import './admin-i18n.js';
@@ -12,18 +13,25 @@ import { tokensPage } from './tokens.js';
 import { usersPage } from './users.js';
 import { groupsPage } from './groups.js';
 import { auditPage } from './audit.js';
+import { poolsRoute } from './pools.js';
+import { imagesRoute } from './images.js';
+import { specsPage } from './specs.js';
 
 const PAGES = {
   topology: { key: 'nav.topology', icon: 'topology', render: topologyPage },
   servers: { key: 'nav.servers', icon: 'server', render: serversRoute },
   tasks: { key: 'nav.tasks', icon: 'tasks', render: tasksPage },
   tokens: { key: 'nav.tokens', icon: 'ticket', render: tokensPage },
+  pools: { key: 'nav.pools', icon: 'monitor', render: poolsRoute },
+  images: { key: 'nav.images', icon: 'layers', render: imagesRoute },
+  specs: { key: 'nav.specs', icon: 'cpu', render: specsPage },
   users: { key: 'nav.users', icon: 'users', render: usersPage },
   groups: { key: 'nav.groups', icon: 'group', render: groupsPage },
   audit: { key: 'nav.audit', icon: 'audit', render: auditPage },
 };
 const SECTIONS = [
   ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens']],
+  ['nav.section.desktops', ['pools', 'images', 'specs']],
   ['nav.section.access', ['users', 'groups', 'audit']],
 ];
 const DEFAULT = 'topology';

@@ -87,7 +87,8 @@ export function taskStateBadge(state) {
   });
 }
 
-export const TASK_TYPES = ['domain.start', 'domain.shutdown', 'domain.reboot', 'domain.destroy', 'inventory.refresh'];
+export const TASK_TYPES = ['domain.start', 'domain.shutdown', 'domain.reboot', 'domain.destroy', 'inventory.refresh',
+  'image.fetch', 'desktop.create', 'desktop.refresh', 'desktop.delete', 'desktop.set_spec', 'desktop.capture'];
 
 export function taskTypeLabel(type) {
   return TASK_TYPES.includes(type) ? h('span', { i18n: 'task.type.' + type }) : h('span', { text: type });
