@@ -8,7 +8,9 @@ MariaDB where the API would only slow the seeding down, measures, prints one tab
 Environment: BENCH_LOGINS (2000) distinct users signing in, BENCH_THREADS (8) concurrent
 clients, BENCH_USERS (100000) users in the database for the list endpoints, BENCH_FLEET (1000)
 servers and BENCH_FLEET_DESKTOPS (100) desktops each for `bic-agent --fleet`, BENCH_FLEET_SECONDS
-(60) of measured wall time.
+(60) of measured wall time, BENCH_PROV_SERVERS (20) servers and BENCH_PROV_DESKTOPS (500)
+desktops for the provisioning bench, BENCH_ONLY (unset: all) a comma list of sections to run
+(argon2, logins, lists, provisioning, fleet, heartbeats, health).
 
 Heartbeat ingest is measured twice:
   fleet:      the real agent code (`build/bic-agent --fleet 1000 --desktops 100`, release build) on
@@ -325,6 +327,90 @@ def fleet_bench(stack, admin, cafile, var):
                 proc.wait()
 
 
+def provisioning_bench(stack, admin, cafile, var):
+    """Linked-clone provisioning on the test driver: a pool of BENCH_PROV_DESKTOPS desktops on a
+    `bic-agent --fleet` of BENCH_PROV_SERVERS servers (8 cores each: 48 desktops a server); the
+    time from creating the pool until every desktop is defined, started and reported running."""
+    n = int(os.environ.get("BENCH_PROV_SERVERS", "20"))
+    want = int(os.environ.get("BENCH_PROV_DESKTOPS", "500"))
+    bb = admin.post("/api/v1/building-blocks", {"name": "bench-prov"}).json["id"]
+    mods = []
+    for i in range((n + 9) // 10):
+        r = admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "p%02d" % i, "max_servers": 10})
+        assert r.status == 201, r
+        mods.append(r.json["id"])
+    token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb}).json["token"]
+    store = os.path.join(var, "images")
+    os.makedirs(store, exist_ok=True)
+    bictest.make_golden_qcow2(os.path.join(store, "bench-golden.qcow2"))
+    img = admin.post("/api/v1/images", {"name": "bench-golden"}).json["id"]
+    v = admin.post("/api/v1/images/%d/versions" % img, {"path": "bench-golden.qcow2"}).json["id"]
+    admin.post("/api/v1/image-versions/%d/publish" % v)
+    spec = admin.post("/api/v1/specs", {"name": "bench-spec", "vcpus": 2, "memory_mib": 2048, "disk_gib": 20}).json["id"]
+    fleet_dir = os.path.join(var, "prov-fleet")
+    os.makedirs(fleet_dir, exist_ok=True)
+    env = dict(os.environ, BIC_AGENT_CCC_URL="https://127.0.0.1:%d" % stack.https_port, BIC_AGENT_CA_FILE=cafile,
+               BIC_AGENT_TOKEN=token, BIC_AGENT_STATE_DIR=os.path.join(fleet_dir, "state"),
+               BIC_AGENT_LISTEN="127.0.0.1:0", BIC_AGENT_MACHINE_ID="bench-prov-machine",
+               BIC_AGENT_HOSTNAME="bench-prov",
+               BIC_AGENT_ROOT_PREFIX=os.path.join(REPO, "tests", "fixtures", "sysroot-2socket"))
+    for k in ("BIC_AGENT_HEARTBEAT_INTERVAL", "BIC_AGENT_ADVERTISE_URL", "BIC_AGENT_LIBVIRT_URI"):
+        env.pop(k, None)
+    with open(os.path.join(fleet_dir, "fleet.log"), "ab") as log:
+        proc = subprocess.Popen([os.path.join(REPO, "build", "bic-agent"), "--fleet", str(n), "--desktops", "0",
+                                 "run"], env=env, stdout=log, stderr=log)
+    try:
+        def online():
+            c = 0
+            for m in mods:
+                c += sum(1 for s in admin.get("/api/v1/servers?module=%d&limit=100" % m).json["items"]
+                         if s["state"] == "online")
+            return c == n
+        assert bictest.wait_until(online, timeout=120, step=0.5), "the provisioning fleet did not come online"
+        t0 = time.monotonic()
+        r = admin.post("/api/v1/pools", {"name": "bench-pool", "type": "floating", "image_id": img, "spec_id": spec,
+                                         "min_size": want, "max_size": want, "name_pattern": "bench-{n:5}",
+                                         "modules": mods})
+        assert r.status == 201, r
+        pid = r.json["id"]
+        first = [None]
+
+        def done():
+            c = admin.get("/api/v1/pools/%d" % pid).json["counts"]
+            if first[0] is None and c["ready"]:
+                first[0] = time.monotonic() - t0
+            return c["ready"] == want and c["running"] == want
+        ok = bictest.wait_until(done, timeout=max(120, want), step=0.2)
+        took = time.monotonic() - t0
+        assert ok, admin.get("/api/v1/pools/%d" % pid).json
+        label = "%d desktops on %d test-driver servers" % (want, n)
+        row("provisioning: desktops defined + started per s (%s)" % label, want / took, "1/s",
+            note="pool created -> all ready and reported running: %.1f s; first ready after %.2f s"
+                 % (took, first[0] or 0))
+        t0 = time.monotonic()
+        assert admin.delete("/api/v1/pools/%d" % pid).status == 202
+        gone = bictest.wait_until(lambda: admin.get("/api/v1/pools/%d" % pid).status == 404,
+                                  timeout=max(120, want), step=0.2)
+        took = time.monotonic() - t0
+        assert gone, "the bench pool was not deleted"
+        row("provisioning: desktops deleted per s (domain + overlay)", want / took, "1/s",
+            note="pool deleted -> gone: %.1f s" % took)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or None
+
+
+def want(section):
+    return ONLY is None or section in ONLY
+
+
 def main():
     subprocess.run(["make", "-s", "-C", REPO, "build/bicd", "build/bic-agent"], check=True)
     stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
@@ -339,73 +425,82 @@ def main():
     ini = os.path.join(var, "etc", "bicd.ini")
     print("BIC benchmarks on %d cores (stack in %s)" % (os.cpu_count(), var), flush=True)
     try:
-        # --- argon2id bound --------------------------------------------------------
-        out = subprocess.run([os.path.join(REPO, "build", "bicd"), "-c", ini, "bench-argon2", "30"],
-                             check=True, capture_output=True, text=True).stdout
-        a2 = json.loads(out)
-        row("argon2id hash (m=19 MiB, t=2, p=1)", a2["ms_per_hash"], "ms")
-
-        # --- seed users: one real hash, copied (every login still runs a full argon2id) ----
-        admin = Conn(stack.https_port, cafile)
         c = bictest.Client(var)
         c.login_admin()
-        r = c.post("/api/v1/users", {"username": "bench-seed", "password": PASSWORD})
-        assert r.status == 201, r
-        t = time.monotonic()
-        sql(var, "INSERT INTO users (username, display_name, role, password_hash) "
-                 "SELECT CONCAT('bench', LPAD(seq, 6, '0')), CONCAT('Bench User ', seq), 'user', "
-                 "(SELECT password_hash FROM users WHERE username = 'bench-seed') FROM seq_1_to_%d" % USERS)
-        row("seed %d users (SQL)" % USERS, time.monotonic() - t, "s", note="setup, not a target")
+        if want("argon2") or want("logins") or want("lists"):
+            # --- argon2id bound --------------------------------------------------------
+            out = subprocess.run([os.path.join(REPO, "build", "bicd"), "-c", ini, "bench-argon2", "30"],
+                                 check=True, capture_output=True, text=True).stdout
+            a2 = json.loads(out)
+            row("argon2id hash (m=19 MiB, t=2, p=1)", a2["ms_per_hash"], "ms")
 
-        # --- login storm ----------------------------------------------------------
-        names = ["bench%06d" % i for i in range(1, LOGINS + 1)]
-        lat, errors, lock = [], [], threading.Lock()
+            # --- seed users: one real hash, copied (every login still runs a full argon2id) ----
+            admin = Conn(stack.https_port, cafile)
+            c = bictest.Client(var)
+            c.login_admin()
+            r = c.post("/api/v1/users", {"username": "bench-seed", "password": PASSWORD})
+            assert r.status == 201, r
+            t = time.monotonic()
+            sql(var, "INSERT INTO users (username, display_name, role, password_hash) "
+                     "SELECT CONCAT('bench', LPAD(seq, 6, '0')), CONCAT('Bench User ', seq), 'user', "
+                     "(SELECT password_hash FROM users WHERE username = 'bench-seed') FROM seq_1_to_%d" % USERS)
+            row("seed %d users (SQL)" % USERS, time.monotonic() - t, "s", note="setup, not a target")
 
-        def storm(part):
-            conn = Conn(stack.https_port, cafile)
-            for name in part:
-                conn.cookies = {}
-                s, dt = login(conn, name)
-                with lock:
-                    (lat if s == 200 else errors).append(dt if s == 200 else s)
+            # --- login storm ----------------------------------------------------------
+            names = ["bench%06d" % i for i in range(1, LOGINS + 1)]
+            lat, errors, lock = [], [], threading.Lock()
 
-        threads = [threading.Thread(target=storm, args=(names[i::THREADS],)) for i in range(THREADS)]
-        t = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        wall = time.monotonic() - t
-        rate = len(lat) / wall
-        row("logins/s, %d distinct users, %d clients" % (LOGINS, THREADS), rate, "1/s",
-            a2["bound_logins_per_s"], "cores / argon2id hash time")
-        row("login p50 latency under storm", pct(lat, 50) * 1000, "ms")
-        row("login p99 latency under storm", pct(lat, 99) * 1000, "ms")
-        if errors:
-            row("login errors", len(errors), "count", note=str(sorted(set(errors))))
+            def storm(part):
+                conn = Conn(stack.https_port, cafile)
+                for name in part:
+                    conn.cookies = {}
+                    s, dt = login(conn, name)
+                    with lock:
+                        (lat if s == 200 else errors).append(dt if s == 200 else s)
 
-        # --- admin list endpoints at USERS users ------------------------------------
-        admin.cookies = dict(c.cookies)
-        for label, path in [("GET /users first page", "/api/v1/users?limit=50"),
-                            ("GET /users deep page", "/api/v1/users?limit=50&after=%d" % (USERS // 2)),
-                            ("GET /users prefix search", "/api/v1/users?limit=50&q=bench0999"),
-                            ("GET /users role filter", "/api/v1/users?limit=50&role=admin"),
-                            ("GET /audit first page", "/api/v1/audit?limit=100")]:
-            times = []
-            for _ in range(200):
-                t = time.monotonic()
-                s, _ = admin.request("GET", path)
-                times.append(time.monotonic() - t)
-                assert s == 200, (path, s)
-            row("%s p50 (%dk users)" % (label, USERS // 1000), pct(times, 50) * 1000, "ms")
-            row("%s p99 (%dk users)" % (label, USERS // 1000), pct(times, 99) * 1000, "ms", 100.0,
-                "target p99 100 ms", higher_is_better=False)
+            threads = [threading.Thread(target=storm, args=(names[i::THREADS],)) for i in range(THREADS)]
+            t = time.monotonic()
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            wall = time.monotonic() - t
+            rate = len(lat) / wall
+            row("logins/s, %d distinct users, %d clients" % (LOGINS, THREADS), rate, "1/s",
+                a2["bound_logins_per_s"], "cores / argon2id hash time")
+            row("login p50 latency under storm", pct(lat, 50) * 1000, "ms")
+            row("login p99 latency under storm", pct(lat, 99) * 1000, "ms")
+            if errors:
+                row("login errors", len(errors), "count", note=str(sorted(set(errors))))
+
+            # --- admin list endpoints at USERS users ------------------------------------
+            admin.cookies = dict(c.cookies)
+            for label, path in [("GET /users first page", "/api/v1/users?limit=50"),
+                                ("GET /users deep page", "/api/v1/users?limit=50&after=%d" % (USERS // 2)),
+                                ("GET /users prefix search", "/api/v1/users?limit=50&q=bench0999"),
+                                ("GET /users role filter", "/api/v1/users?limit=50&role=admin"),
+                                ("GET /audit first page", "/api/v1/audit?limit=100")]:
+                times = []
+                for _ in range(200):
+                    t = time.monotonic()
+                    s, _ = admin.request("GET", path)
+                    times.append(time.monotonic() - t)
+                    assert s == 200, (path, s)
+                row("%s p50 (%dk users)" % (label, USERS // 1000), pct(times, 50) * 1000, "ms")
+                row("%s p99 (%dk users)" % (label, USERS // 1000), pct(times, 99) * 1000, "ms", 100.0,
+                    "target p99 100 ms", higher_is_better=False)
+
+        # --- linked-clone provisioning on the test driver ---------------------------
+        if want("provisioning"):
+            provisioning_bench(stack, c, cafile, var)
 
         # --- heartbeat ingest, real agent code: bic-agent --fleet ----------------
-        fleet_bench(stack, c, cafile, var)
+        if want("fleet"):
+            fleet_bench(stack, c, cafile, var)
 
         # --- heartbeat ingest, Python stand-ins: SERVERS agents x 100 desktops ----
-        heartbeat_bench(stack, c, cafile, var)
+        if want("heartbeats"):
+            heartbeat_bench(stack, c, cafile, var)
 
         # --- health through nginx -> bicd -> MariaDB --------------------------------
         conn = Conn(stack.https_port, cafile)
