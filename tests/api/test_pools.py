@@ -246,6 +246,21 @@ class PoolOnFleet(AdminTestCase):
         v = self.admin.get("/api/v1/image-versions/%d" % self.version["id"]).json
         self.assertEqual(v["replicas"]["ready"], 6, v)
 
+        # publishing a new version: a refreshed desktop moves onto it (the image is fetched first)
+        store = os.path.join(self.admin.var, "images")
+        name = unique("v2") + ".qcow2"
+        make_golden_qcow2(os.path.join(store, name), size_mib=32)
+        v2 = self.admin.post("/api/v1/images/%d/versions" % self.image_id, {"path": name}).json
+        self.assertEqual(self.admin.post("/api/v1/image-versions/%d/publish" % v2["id"]).status, 200)
+        d0 = ds[0]
+        self.assertEqual(d0["image_version_id"], self.version["id"])
+        self.assertEqual(self.admin.post("/api/v1/desktops/%d/refresh" % d0["id"]).status, 202)
+        moved = wait_until(lambda: (lambda x: x if x["phase"] == "ready" and x["image_version_id"] == v2["id"] else None)(
+            self.admin.get("/api/v1/desktops/%d" % d0["id"]).json), timeout=30, step=0.2)
+        self.assertIsNotNone(moved, self.admin.get("/api/v1/desktops/%d" % d0["id"]).json)
+        self.assertEqual(self.admin.get("/api/v1/desktops/%d" % ds[1]["id"]).json["image_version_id"],
+                         self.version["id"], "only the refreshed desktop moved")
+
         # 6 servers x 48 = 288: asking for 300 stops at the core rule, named in the API and the audit log
         r = self.admin.patch("/api/v1/pools/%d" % pid, {"min_size": 300})
         self.assertEqual(r.status, 200, r)
@@ -267,6 +282,41 @@ class PoolOnFleet(AdminTestCase):
         for s in self.servers():
             names |= {d["name"] for d in self.admin.get("/api/v1/servers/%d/desktops?limit=1000" % s["id"]).json["items"]}
         self.assertFalse([n for n in names if n.startswith("fp-")], names)
+
+
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
+class PoolPausesOnFailures(PoolOnFleet):
+    """A pool whose creates keep failing is paused with the reason instead of retried forever."""
+
+    test_200_desktops_across_two_modules_then_limits_then_delete = None
+
+    def test_sriov_pool_without_vf_assignment_pauses_after_5_failures(self):
+        ok = wait_until(lambda: len([s for s in self.servers() if s["state"] == "online"]) == 6, timeout=30)
+        self.assertTrue(ok, self.fleet.log_text()[-3000:])
+        sriov = spec(self.admin, nic_type="sriov")
+        r = self.admin.post("/api/v1/pools", {
+            "name": unique("vfpool"), "type": "dedicated", "image_id": self.image_id, "spec_id": sriov,
+            "min_size": 2, "max_size": 2, "name_pattern": "vf-{n}", "modules": [self.mods[0]["id"]]})
+        self.assertEqual(r.status, 201, r)
+        pid = r.json["id"]
+        p = wait_until(lambda: (lambda x: x if x["state"] == "paused" else None)(
+            self.admin.get("/api/v1/pools/%d" % pid).json), timeout=60, step=0.2)
+        self.assertIsNotNone(p, self.admin.get("/api/v1/pools/%d" % pid).json)
+        self.assertIn("paused after 5 failures in a row", p["pause_reason"])
+        self.assertIn("nic.vf_pci", p["pause_reason"])  # the agent's reason, passed through
+        audit = self.admin.get("/api/v1/audit?action=pool.paused&target_id=%d" % pid).json["items"]
+        self.assertEqual(len(audit), 1, audit)
+        # paused: nothing more is tried
+        tasks = lambda: len([t for t in self.admin.get("/api/v1/tasks?limit=500").json["items"]
+                             if t["type"] == "desktop.create" and t["params"].get("name", "").startswith("vf-")])
+        n = tasks()
+        import time
+        time.sleep(2)
+        self.assertEqual(tasks(), n)
+        # resuming clears the count and tries again
+        r = self.admin.post("/api/v1/pools/%d/resume" % pid)
+        self.assertEqual((r.status, r.json["state"], r.json["failures"]), (200, "active", 0))
+        self.assertTrue(wait_until(lambda: tasks() > n, timeout=10))
 
 
 def virsh(*args):
