@@ -302,9 +302,9 @@ static void remove_store_file(bic_req *req, const char *store, const char *name)
                  strerror(errno));
 }
 
-/* ---- images ---- */
-
-bic_err h_images_list(bic_req *req, bic_resp *resp)
+/* A list by id with an optional name prefix (q): the shape of the image and spec lists. */
+static bic_err name_list(bic_req *req, bic_resp *resp, bic_stmt stmt, row_json_fn fn,
+                         const char *what)
 {
     long long limit, after;
     bic_err e = query_page(req, 50, 500, "after", 0, &limit, &after);
@@ -312,11 +312,18 @@ bic_err h_images_list(bic_req *req, bic_resp *resp)
     const char *q = req_query(req, "q");
     const char *like = like_prefix(req, q && *q ? q : NULL);
     bic_rows rows;
-    e = DB_EXEC(req->db, req->arena, STMT_image_list, &rows, P_INT(after), P_STR(like), P_STR(like),
+    e = DB_EXEC(req->db, req->arena, stmt, &rows, P_INT(after), P_STR(like), P_STR(like),
                 P_INT(limit));
-    if (e != BIC_E_OK) return fail(req, e, "image list failed");
-    resp_page(req, resp, &rows, image_json, limit, "next_after");
+    if (e != BIC_E_OK) return fail(req, e, "%s list failed", what);
+    resp_page(req, resp, &rows, fn, limit, "next_after");
     return BIC_E_OK;
+}
+
+/* ---- images ---- */
+
+bic_err h_images_list(bic_req *req, bic_resp *resp)
+{
+    return name_list(req, resp, STMT_image_list, image_json, "image");
 }
 
 bic_err h_images_get(bic_req *req, bic_resp *resp)
@@ -756,17 +763,7 @@ bic_err h_desktops_capture(bic_req *req, bic_resp *resp)
 
 bic_err h_specs_list(bic_req *req, bic_resp *resp)
 {
-    long long limit, after;
-    bic_err e = query_page(req, 50, 500, "after", 0, &limit, &after);
-    if (e != BIC_E_OK) return e;
-    const char *q = req_query(req, "q");
-    const char *like = like_prefix(req, q && *q ? q : NULL);
-    bic_rows rows;
-    e = DB_EXEC(req->db, req->arena, STMT_spec_list, &rows, P_INT(after), P_STR(like), P_STR(like),
-                P_INT(limit));
-    if (e != BIC_E_OK) return fail(req, e, "spec list failed");
-    resp_page(req, resp, &rows, spec_json, limit, "next_after");
-    return BIC_E_OK;
+    return name_list(req, resp, STMT_spec_list, spec_json, "spec");
 }
 
 bic_err h_specs_get(bic_req *req, bic_resp *resp)

@@ -128,29 +128,41 @@ static json_t *pool_base_json(bic_req *req, const bic_rows *r, size_t i)
     return o;
 }
 
-/* Adds "modules" and "counts" (two small queries: pools are listed 50 at a time). */
-static bic_err pool_details(bic_req *req, json_t *o, long long id)
-{
+/* The modules and desktop counts of pools with ids from..to: two queries for a whole page. */
+struct pool_extra {
     bic_rows m, c;
-    bic_err e = DB_EXEC(req->db, req->arena, STMT_pool_modules_of, &m, P_INT(id));
-    if (e == BIC_E_OK) e = DB_EXEC(req->db, req->arena, STMT_pool_counts, &c, P_INT(id));
-    if (e != BIC_E_OK) return fail(req, e, "pool lookup failed");
+};
+
+static bic_err pool_extra_load(bic_req *req, long long from, long long to, struct pool_extra *x)
+{
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_pool_modules_range, &x->m, P_INT(from), P_INT(to));
+    if (e == BIC_E_OK)
+        e = DB_EXEC(req->db, req->arena, STMT_pool_counts_range, &x->c, P_INT(from), P_INT(to));
+    return e == BIC_E_OK ? e : fail(req, e, "pool lookup failed");
+}
+
+/* Adds "modules", "counts" and "target" of pool id from x. */
+static void pool_details(json_t *o, long long id, const struct pool_extra *x)
+{
     json_t *mods = json_array();
-    for (size_t i = 0; i < m.nrows; i++)
-        json_array_append_new(mods, json_pack("{s:I, s:s}", "id", (json_int_t)rows_int(&m, i, 0),
-                                              "name", rows_str(&m, i, 1)));
+    for (size_t i = 0; i < x->m.nrows; i++)
+        if (rows_int(&x->m, i, 0) == id)
+            json_array_append_new(mods, json_pack("{s:I, s:s}", "id",
+                                                  (json_int_t)rows_int(&x->m, i, 1), "name",
+                                                  rows_str(&x->m, i, 2)));
     json_object_set_new(o, "modules", mods);
-    json_t *counts = json_pack("{s:i, s:i, s:i}", "total", 0, "running", 0, "assigned", 0);
+    json_t *counts = json_object();
     for (const char *const *ph = desktop_phases; *ph; ph++)
         json_object_set_new(counts, *ph, json_integer(0));
     long long total = 0, running = 0, assigned = 0;
-    for (size_t i = 0; i < c.nrows; i++) {
-        const char *ph = rows_str(&c, i, 0);
-        long long n = rows_int(&c, i, 1);
+    for (size_t i = 0; i < x->c.nrows; i++) {
+        if (rows_int(&x->c, i, 0) != id) continue;
+        const char *ph = rows_str(&x->c, i, 1);
+        long long n = rows_int(&x->c, i, 2);
         if (ph) json_object_set_new(counts, ph, json_integer(n));
         total += n;
-        running += rows_int(&c, i, 2);
-        assigned += rows_int(&c, i, 3);
+        running += rows_int(&x->c, i, 3);
+        assigned += rows_int(&x->c, i, 4);
     }
     /* the size the reconciler works towards (reconcile.c pool_tx) */
     long long min = json_integer_value(json_object_get(o, "min_size")),
@@ -162,7 +174,6 @@ static bic_err pool_details(bic_req *req, json_t *o, long long id)
     json_object_set_new(counts, "running", json_integer(running));
     json_object_set_new(counts, "assigned", json_integer(assigned));
     json_object_set_new(o, "counts", counts);
-    return BIC_E_OK;
 }
 
 static bic_err pool_answer(bic_req *req, bic_resp *resp, long long id, int status)
@@ -171,12 +182,11 @@ static bic_err pool_answer(bic_req *req, bic_resp *resp, long long id, int statu
     bic_err e = DB_EXEC(req->db, req->arena, STMT_pool_get, &rows, P_INT(id));
     if (e != BIC_E_OK) return fail(req, e, "pool lookup failed");
     if (rows.nrows != 1) return fail(req, BIC_E_NOT_FOUND, "no pool %lld", id);
+    struct pool_extra x;
+    e = pool_extra_load(req, id, id, &x);
+    if (e != BIC_E_OK) return e;
     json_t *o = pool_base_json(req, &rows, 0);
-    e = pool_details(req, o, id);
-    if (e != BIC_E_OK) {
-        json_decref(o);
-        return e;
-    }
+    pool_details(o, id, &x);
     resp_json(req, resp, status, o);
     return BIC_E_OK;
 }
@@ -198,15 +208,16 @@ bic_err h_pools_list(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_pool_list, &rows, P_INT(after), P_STR(like), P_STR(like),
                 P_STR(state), P_STR(state), P_INT(limit));
     if (e != BIC_E_OK) return fail(req, e, "pool list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows && e == BIC_E_OK; i++) {
-        json_t *o = pool_base_json(req, &rows, i);
-        e = pool_details(req, o, rows_int(&rows, i, 0));
-        json_array_append_new(items, o);
-    }
-    if (e != BIC_E_OK) {
-        json_decref(items);
+    struct pool_extra x = {0};
+    if (rows.nrows &&
+        (e = pool_extra_load(req, rows_int(&rows, 0, 0), rows_int(&rows, rows.nrows - 1, 0), &x)) !=
+            BIC_E_OK)
         return e;
+    json_t *items = json_array();
+    for (size_t i = 0; i < rows.nrows; i++) {
+        json_t *o = pool_base_json(req, &rows, i);
+        pool_details(o, rows_int(&rows, i, 0), &x);
+        json_array_append_new(items, o);
     }
     resp_json(req, resp, 200,
               json_pack("{s:o, s:o}", "items", items, "next_after", page_next(&rows, limit)));
@@ -439,11 +450,8 @@ static bic_err spec_tx(bic_db *db, void *arg)
         if (strcmp(ph, "ready") && strcmp(ph, "error"))
             return fail(req, BIC_E_CONFLICT, "desktop %lld is %s; try again when it is ready",
                         c->id, ph);
-        bic_rows d;
-        e = DB_EXEC(db, req->arena, STMT_desktop_get, &d, P_INT(c->id));
-        if (e != BIC_E_OK) return fail(req, e, "desktop lookup failed");
-        vcpus = json_get_int(j, "vcpus", rows_int(&d, 0, 14));
-        mem = json_get_int(j, "memory_mib", rows_int(&d, 0, 15));
+        vcpus = json_get_int(j, "vcpus", rows_int(&cur, 0, 8));
+        mem = json_get_int(j, "memory_mib", rows_int(&cur, 0, 9));
         e = DB_EXEC(db, req->arena, STMT_desktop_set_spec, NULL, P_INT(vcpus), P_INT(mem),
                     P_INT(c->id));
         c->count = 1;

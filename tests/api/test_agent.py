@@ -1,7 +1,6 @@
 """The real bic-agent (ASan build) against the test stack: enrollment, reports, tasks, losing and
 regaining an agent, on libvirt's test driver and on a real QEMU domain (qemu:///system)."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +10,8 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from bictest import REPO, AdminTestCase, AgentProcess, unique, wait_until  # noqa: E402
+from bictest import (REPO, AdminTestCase, AgentProcess, ensure_libvirtd, stop_libvirtd, unique,  # noqa: E402
+                     wait_until)
 
 TEST_DOMAIN = "6695eb01-f6a4-8304-79aa-97f2502e193f"  # the test driver's predefined "test" domain
 
@@ -121,10 +121,6 @@ class TestDriverAgent(AgentBase):
         self.assertIn("agent unreachable", t["last_error"])
 
 
-def libvirtd_running():
-    return subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True).returncode == 0
-
-
 DOMAIN_XML = """<domain type='qemu'>
   <name>{name}</name><uuid>{uuid}</uuid>
   <memory unit='MiB'>64</memory><vcpu>1</vcpu>
@@ -144,22 +140,14 @@ class QemuAgent(AgentBase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if shutil.which("libvirtd") is None or shutil.which("qemu-system-x86_64") is None:
-            raise unittest.SkipTest("libvirtd or qemu-system-x86_64 is not installed")
-        if not libvirtd_running():
-            os.makedirs("/var/log/libvirt", exist_ok=True)
-            os.makedirs("/run/libvirt", exist_ok=True)
-            if subprocess.run(["pgrep", "-x", "virtlogd"], capture_output=True).returncode != 0:
-                subprocess.run(["virtlogd", "-d"], check=False)
-            subprocess.run(["libvirtd", "-d"], check=False)
-            cls.started_libvirtd = bool(wait_until(libvirtd_running, timeout=20))
-            if not cls.started_libvirtd:
-                raise unittest.SkipTest("libvirtd did not start here")
+        ok, cls.started_libvirtd, why = ensure_libvirtd()
+        if not ok:
+            raise unittest.SkipTest(why)
 
     @classmethod
     def tearDownClass(cls):
         if cls.started_libvirtd:
-            subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+            stop_libvirtd()
         super().tearDownClass()
 
     def test_real_domain_started_by_task_shows_running_within_2s(self):
