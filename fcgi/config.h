@@ -59,6 +59,9 @@
     X(pools, host_reserve_mib, INT, 0)                                                             \
     X(pools, max_failures, INT, 5)                                                                 \
     X(pools, batch, INT, 200)                                                                      \
+    X(broker, ticket_ttl, INT, 20)                                                                 \
+    X(broker, client_grace, INT, 90)                                                               \
+    X(broker, agent_timeout_ms, INT, 5000)                                                         \
     X(metrics, token, STR, "")                                                                     \
     X(metrics, networks, STR, "127.0.0.0/8, ::1/128")
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "broker.h"
 #include "catalog.h"
 #include "db.h"
 #include "http.h"
@@ -271,6 +272,8 @@ static void *controller_main(void *arg)
             catalog_tick(db, a);
             arena_reset(a);
             reconcile_tick(db, a, ctl.cfg, ctl.holder);
+            arena_reset(a);
+            broker_tick(db, a, ctl.cfg);
             arena_reset(a);
             tasks_tick(db, a);
             arena_reset(a);

@@ -111,6 +111,6 @@ bic_err dispatch(bic_req *req, bic_resp *resp)
         resp_error(req, resp, e);
     else if (!resp->status)
         resp->status = resp->body || resp->raw ? 200 : 204;
-    if (e != BIC_E_OK && req->upload_check) refuse_upload(req, resp);
+    if (e != BIC_E_OK && (req->upload_check || req->console_ticket)) refuse_upload(req, resp);
     return e;
 }

@@ -92,6 +92,18 @@ static bic_err check_items(bic_req *req, const json_t *arr, const char *field, b
         const char *st = json_get_str(it, "state", NULL);
         if (st && !is_desktop_state(st))
             return fail(req, BIC_E_VALIDATION, "%s[%zu].state is not a libvirt state", field, i);
+        const json_t *ch = json_object_get(it, "console_host");
+        if (ch && (!json_is_string(ch) || !json_string_length(ch) ||
+                   json_string_length(ch) > 63 ||
+                   strspn(json_string_value(ch), "0123456789abcdefABCDEF.:-") !=
+                       json_string_length(ch)))
+            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_host must be an IP address",
+                        field, i);
+        const json_t *cp = json_object_get(it, "console_port");
+        if (cp && (!json_is_integer(cp) || json_integer_value(cp) < 1 ||
+                   json_integer_value(cp) > 65535))
+            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_port must be a TCP port", field,
+                        i);
         static const char *const counters[] = {"vcpus",    "memory_mib", "cpu_time_ns",
                                                "rx_bytes", "tx_bytes",   NULL};
         for (const char *const *k = counters; *k; k++) {

@@ -11,6 +11,7 @@
 /* field tables of the catalog and pool routes */
 #include "catalog.h"
 #include "pools.h"
+#include "broker.h"
 
 #define ROUTE(m, p, h, r, lim, f, s) bic_err h(bic_req *req, bic_resp *resp);
 #include "routes.def"

@@ -90,6 +90,7 @@ void resp_error(bic_req *req, bic_resp *resp, bic_err code)
     if (!err) /* message was not valid UTF-8 */
         err = json_pack("{s:s, s:s, s:s}", "code", bic_err_name(code), "message",
                         bic_err_message(code), "request_id", req->request_id);
+    if (req->err_reason) json_object_set_new(err, "reason", json_string(req->err_reason));
     resp_json(req, resp, bic_err_status(code), json_pack("{s:o}", "error", err));
     if (code == BIC_E_RATE_LIMITED || code == BIC_E_LOCKED || code == BIC_E_DB_UNAVAILABLE ||
         code == BIC_E_UNAVAILABLE) {

@@ -77,6 +77,11 @@ typedef struct bic_req {
      */
     const char *upload_file;
     bool upload_check;
+    /*
+     * nginx's console check only (BIC_CONSOLE_TICKET, the auth_request of /console/<ticket>):
+     * the ticket. Refusals are answered like upload checks (403 + X-BIC-Status/X-BIC-Error).
+     */
+    const char *console_ticket;
     bic_method method;
     char request_id[40];
     /* from dispatch */
@@ -95,6 +100,8 @@ typedef struct bic_req {
     struct timespec started;
     /* the error recorded by fail() */
     char err_msg[256];
+    /* a stable reason added to the error body (broker refusals), or NULL */
+    const char *err_reason;
 } bic_req;
 
 typedef struct bic_resp {

@@ -5,6 +5,7 @@
  *   bicd [-c FILE] migrate    apply database migrations from [migrate] dir
  *   bicd [-c FILE] useradd    create or reset a local account (password on stdin)
  *   bicd [-c FILE] bench-argon2 [N]  time password hashing (used by make bench)
+ *   bicd [-c FILE] bench-alloc ...   time SKIP LOCKED allocations (used by make bench)
  *   bicd routes               print the route table as JSON
  *   bicd version              print the version
  */
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin_cli.h"
+#include "bench_alloc.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -33,6 +35,7 @@ static void usage(FILE *to)
           "  routes    print the route table as JSON\n"
           "  useradd   create or update a local account (see bicd useradd -h)\n"
           "  bench-argon2 [N]  time N password hashes; prints the sign-in bound\n"
+          "  bench-alloc [--threads N --seconds S --rows R]  raw allocation rate\n"
           "Every [section] key can be overridden by BIC_<SECTION>_<KEY>.\n",
           to);
 }
@@ -106,6 +109,8 @@ int main(int argc, char **argv)
         rc = migrate_run(&cfg, i + 1 < argc ? argv[i + 1] : cfg.migrate_dir);
     } else if (!strcmp(cmd, "bench-argon2")) {
         rc = admin_cli_bench_argon2(&cfg, argc - i, argv + i);
+    } else if (!strcmp(cmd, "bench-alloc")) {
+        rc = bench_alloc_run(&cfg, argc - i, argv + i);
     } else if (!strcmp(cmd, "useradd")) {
         rc = admin_cli_useradd(&cfg, argc - i, argv + i);
     } else {

@@ -137,6 +137,7 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
         req.path = FCGX_GetParam("BIC_UPLOAD_URI", env);
         req.query = FCGX_GetParam("BIC_UPLOAD_QUERY", env);
     }
+    req.console_ticket = nonempty(FCGX_GetParam("BIC_CONSOLE_TICKET", env));
     set_request_id(&req, FCGX_GetParam("REQUEST_ID", env));
     db_set_request(db, req.request_id);
 

@@ -60,7 +60,7 @@ bic_err session_identify(bic_req *req, bic_resp *resp)
     return BIC_E_OK;
 }
 
-static bool origin_allowed(bic_req *req)
+bool session_origin_allowed(bic_req *req)
 {
     const char *o = req->origin;
     if (!o || !*o) return false;
@@ -90,7 +90,7 @@ static bool origin_allowed(bic_req *req)
 
 bic_err session_check_csrf(bic_req *req)
 {
-    if (!origin_allowed(req))
+    if (!session_origin_allowed(req))
         return fail(req, BIC_E_CSRF, "the request must come from this site (Origin)");
     const char *hdr = req->csrf_header;
     if (!hdr || !*hdr) return fail(req, BIC_E_CSRF, "the X-CSRF-Token header is missing");

@@ -27,6 +27,12 @@
  */
 bic_err session_identify(bic_req *req, bic_resp *resp);
 
+/*
+ * Whether the Origin header names this site: one of [server] public_origin, or else
+ * https:// and the host and port the request came to.
+ */
+bool session_origin_allowed(bic_req *req);
+
 /* For state-changing requests: Origin must be ours and the CSRF header must match. */
 bic_err session_check_csrf(bic_req *req);
 

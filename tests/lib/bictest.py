@@ -41,6 +41,7 @@ class Stack:
                         BIC_AGENTS_RATE="5000r/s", BIC_AGENTS_BURST="10000",
                         BIC_AGENTS_HEARTBEAT_INTERVAL="1", BIC_AGENTS_TASK_MAX_ATTEMPTS="3",
                         BIC_AGENTS_PUSH_TIMEOUT_MS="2000", BIC_LEADER_TICK_MS="200",
+                        BIC_BROKER_TICKET_TTL="5", BIC_BROKER_CLIENT_GRACE="6",
                         BIC_METRICS_TOKEN="test-metrics-token", BIC_METRICS_NETWORKS="192.0.2.0/24",
                         ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=" +
                         os.path.join(self.var, "log", "asan"),
@@ -108,13 +109,15 @@ class Client:
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.var, "tls", "cert.pem"))
         self.cookies = {}
         self.csrf = None
+        self.source = None  # a loopback address to send from (e.g. "127.0.0.2"), None: any
 
     def admin_password(self):
         with open(os.path.join(self.var, "etc", "admin-password")) as f:
             return f.read().strip()
 
     def request(self, method, path, body=None, headers=None, raw=None, origin=True, csrf=True):
-        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+        conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30,
+                                           source_address=(self.source, 0) if self.source else None)
         h = {"Accept": "application/json"}
         if origin and method not in ("GET", "HEAD"):
             h["Origin"] = self.origin
