@@ -15,7 +15,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bictest import AdminTestCase, AgentProcess, Client, make_user, unique, wait_until  # noqa: E402
-from test_pools import Fleet, desktops_of, published_image, spec, topology  # noqa: E402
+from bictest import ensure_libvirtd, stop_libvirtd  # noqa: E402
+from test_pools import Fleet, QemuAgent, desktops_of, published_image, spec, topology, virsh  # noqa: E402
+import rfb  # noqa: E402
 
 
 def group_with(admin, users):
@@ -416,6 +418,114 @@ class BrokerOnFleet(AdminTestCase):
         self.assertJsonError(self.clients[7].get("/api/v1/sessions/%d" % sid), 404, "not_found")
         self.assertJsonError(self.clients[7].post("/api/v1/sessions/%d/logoff" % sid), 404, "not_found")
         self.assertJsonError(self.admin.get("/api/v1/sessions?state=bogus"), 422, "validation_failed")
+
+
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
+class ConsoleOnQemu(AdminTestCase):
+    """A real desktop on qemu:///system: its first frame read through nginx's /console/<ticket>."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        ok, cls.started, why = ensure_libvirtd()
+        if not ok:
+            raise unittest.SkipTest(why)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.started:
+            stop_libvirtd()
+        super().tearDownClass()
+
+    def setUp(self):
+        self.bb, self.mods = topology(self.admin, ("m1",))
+        token = self.admin.post("/api/v1/enrollment-tokens", {"building_block_id": self.bb["id"]}).json["token"]
+        self.pool_name = unique("bicbroker").replace("_", "-")
+        self.pool_dir = os.path.join("/var/lib/bic", self.pool_name)
+        self.agent = QemuAgent(self.admin, token, self.pool_dir).start()
+        self.image_id, _ = published_image(self.admin, "cgold")
+        self.spec_id = spec(self.admin, memory_mib=256, vcpus=1, disk_gib=1)
+        self.prefix = "pc-" + self.pool_name[-6:] + "-"
+
+    def tearDown(self):
+        self.agent.stop()
+        reports = self.agent.sanitizer_reports()
+        log = self.agent.log_text()
+        self.agent.cleanup()
+        for line in virsh("list", "--all", "--name").stdout.split():
+            if line.startswith(self.prefix):
+                virsh("destroy", line)
+                virsh("undefine", line)
+        virsh("pool-destroy", self.pool_name)
+        virsh("pool-undefine", self.pool_name)
+        import subprocess
+        subprocess.run(["rm", "-rf", self.pool_dir])
+        self.assertEqual(reports, [], "sanitizer reports from bic-agent:\n" + log[-2000:])
+
+    def test_ticket_opens_the_desktop_screen_once_and_the_password_rotates(self):
+        r = self.admin.post("/api/v1/pools", {
+            "name": unique("cpool"), "type": "floating", "image_id": self.image_id, "spec_id": self.spec_id,
+            "min_size": 1, "max_size": 1, "name_pattern": self.prefix + "{n}", "modules": [self.mods[0]["id"]]})
+        self.assertEqual(r.status, 201, r)
+        pid = r.json["id"]
+        user, pw = make_user(self.admin)
+        self.admin.put("/api/v1/pools/%d/entitlements/users/%d" % (pid, user["id"]))
+        c = signed_in(user, pw)
+        ok = wait_until(lambda: self.admin.get("/api/v1/pools/%d" % pid).json["counts"]["ready"] == 1,
+                        timeout=90, step=0.5)
+        self.assertTrue(ok, self.agent.log_text()[-3000:])
+        d = desktops_of(self.admin, pid)[0]
+        # a fresh desktop already has a VNC password nobody was told
+        self.assertRegex(virsh("dumpxml", "--security-info", d["uuid"]).stdout, r"passwd='[A-Za-z0-9]{8}'")
+
+        r = c.post("/api/v1/pools/%d/connect" % pid, {})
+        for _ in range(60):
+            if r.status != 202:
+                break
+            time.sleep(r.json["retry_after_ms"] / 1000.0)
+            r = c.post("/api/v1/pools/%d/connect" % pid, {})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["console"], {"available": True})
+        live = virsh("dumpxml", "--security-info", d["uuid"]).stdout
+        self.assertIn("passwd='%s'" % r.json["password"], live, "the connect set the VNC password")
+        cookie = "; ".join("%s=%s" % kv for kv in c.cookies.items())
+        url = "wss://%s:%d%s" % (c.host, c.port, r.json["console_path"])
+        conn = rfb.ws_connect(url, origin=c.origin, cookie=cookie, timeout=10)
+        try:
+            # the boot sector has run by now: SeaBIOS's text is on the screen
+            best = None
+            for _ in range(10):
+                w, h, secs, nonzero = rfb.rfb_first_frame(conn, password=r.json["password"], timeout=15)
+                best = (w, h, secs, nonzero)
+                if nonzero > 0.001:
+                    break
+                conn.close()
+                r = c.post("/api/v1/pools/%d/connect" % pid, {})
+                url = "wss://%s:%d%s" % (c.host, c.port, r.json["console_path"])
+                conn = rfb.ws_connect(url, origin=c.origin, cookie=cookie, timeout=10)
+                time.sleep(1)
+            self.assertGreater(best[0] * best[1], 0, best)
+            self.assertGreater(best[3], 0.001, "the screen is blank: %r" % (best,))
+        finally:
+            conn.close()
+        s = self.admin.get("/api/v1/sessions/%d" % r.json["session"]["id"]).json
+        self.assertEqual(s["state"], "connected", s)
+        # the ticket was used: a second upgrade with it is refused before QEMU is reached
+        with self.assertRaises(rfb.WebSocketRefused) as e:
+            rfb.ws_connect(url, origin=c.origin, cookie=cookie, timeout=10)
+        self.assertEqual(e.exception.status, 403)
+        # the old password no longer opens the console once a new connect rotated it
+        old = r.json["password"]
+        r2 = c.post("/api/v1/pools/%d/connect" % pid, {})
+        self.assertEqual(r2.status, 200, r2)
+        self.assertNotEqual(r2.json["password"], old)
+        conn = rfb.ws_connect("wss://%s:%d%s" % (c.host, c.port, r2.json["console_path"]), origin=c.origin,
+                              cookie=cookie, timeout=10)
+        try:
+            with self.assertRaises(rfb.RFBAuthFailed):
+                rfb.rfb_first_frame(conn, password=old, timeout=10)
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":
