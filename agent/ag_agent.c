@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ag_console.h"
 #include "ag_domains.h"
 #include "ag_events.h"
 #include "ag_exec.h"
@@ -38,6 +39,7 @@ struct ag_agent {
     ag_agent_opts opts;
     int lock_fd;
     char listen_url[AG_URL_MAX + 1];
+    char console_host[AG_CONSOLE_HOST_MAX + 1]; /* host of listen_url: for wildcard VNC listens */
     char tag[96];
 
     pthread_mutex_t lock;
@@ -280,7 +282,7 @@ static void heartbeat(ag_agent *a, ag_http *h, long long now)
     char err[512];
     virConnectPtr c = ag_hv_conn(a->hv);
     if (c) {
-        if (ag_domains_collect(c, &cur, err, sizeof(err)) == 0)
+        if (ag_domains_collect(c, &a->acked, a->console_host, &cur, err, sizeof(err)) == 0)
             have_doms = 1;
         else if (ag_hv_error_is_fatal())
             ag_hv_mark_lost(a->hv, err);
@@ -446,9 +448,12 @@ static void send_events(ag_agent *a, ag_http *h, long long now)
     }
     for (size_t i = 0; i < n; i++) {
         ag_event_resolve_state(&evs[i]);
-        A_INFO(a, "domain %s (%s): %s/%s -> %s", evs[i].name, evs[i].uuid,
-               ag_event_name(evs[i].event), ag_event_detail(evs[i].event, evs[i].detail),
-               evs[i].state);
+        if (*evs[i].console)
+            A_INFO(a, "domain %s (%s): console %s", evs[i].name, evs[i].uuid, evs[i].console);
+        else
+            A_INFO(a, "domain %s (%s): %s/%s -> %s", evs[i].name, evs[i].uuid,
+                   ag_event_name(evs[i].event), ag_event_detail(evs[i].event, evs[i].detail),
+                   evs[i].state);
     }
     /* in order, AG_EVENTS_PER_POST at a time; after a failure the full heartbeat tells the rest */
     for (size_t i = 0; i < n; i += AG_EVENTS_PER_POST)
@@ -502,6 +507,60 @@ int ag_agent_on_task(ag_agent *a, const char *body, size_t len, const char *sig,
     else if (asprintf(answer, "{\"error\":\"%s\"}", ag_verdict_name(v)) < 0)
         *answer = NULL;
     return ag_verdict_status(v);
+}
+
+/* ---- calls ---- */
+
+/* {"ok":false,"error":error} as a malloc'd text, or NULL. */
+static char *call_error(const char *error)
+{
+    AG_AUTOJSON json_t *j = json_pack("{s:b, s:s}", "ok", 0, "error", error);
+    return j ? json_dumps(j, JSON_COMPACT) : NULL;
+}
+
+int ag_agent_on_call(ag_agent *a, const char *body, size_t len, const char *sig, char **answer)
+{
+    unsigned char key[AG_SIG_KEY_LEN];
+    pthread_mutex_lock(&a->lock);
+    int have = a->have_state;
+    long long server_id = a->st.server_id;
+    memcpy(key, a->st.key, sizeof(key));
+    pthread_mutex_unlock(&a->lock);
+
+    ag_task_req req;
+    char why[300] = "the agent has not enrolled yet";
+    ag_verdict v = AG_V_NOT_ENROLLED;
+    if (have)
+        v = ag_verify_call(key, server_id, a->nonces, (long long)time(NULL), body, len, sig, &req,
+                           why, sizeof(why));
+    if (v != AG_V_OK) {
+        A_WARN(a, "call refused (%d %s): %s", ag_verdict_status(v), ag_verdict_name(v), why);
+        *answer = call_error(ag_verdict_name(v));
+        return ag_verdict_status(v);
+    }
+    virConnectPtr c = ag_hv_conn(a->hv);
+    AG_AUTOJSON json_t *result = NULL;
+    char err[512] = "";
+    long long t0 = ag_mono_ms();
+    int status = ag_exec_call(c, a->console_host, req.type, req.params, &result, err, sizeof(err));
+    if (status == 503 && c) ag_hv_mark_lost(a->hv, err);
+    if (c) virConnectClose(c);
+    const char *uuid = json_string_value(json_object_get(req.params, "uuid"));
+    if (status == 200)
+        A_INFO(a, "call %s%s%.36s: done in %lld ms", req.type, uuid ? " of " : "", uuid ? uuid : "",
+               ag_mono_ms() - t0);
+    else
+        A_WARN(a, "call %s%s%.36s failed (%d): %s", req.type, uuid ? " of " : "", uuid ? uuid : "",
+               status, err);
+    ag_json_wipe_string(json_object_get(req.params, "password"));
+    ag_task_req_clear(&req);
+    if (status != 200) {
+        *answer = call_error(err);
+        return status;
+    }
+    AG_AUTOJSON json_t *ok = json_pack("{s:b, s:O}", "ok", 1, "result", result);
+    *answer = ok ? json_dumps(ok, JSON_COMPACT) : NULL;
+    return *answer ? 200 : 500;
 }
 
 static int task_refresh(void *arg, long long *seq, char *err, size_t errlen)
@@ -664,6 +723,12 @@ ag_agent *ag_agent_new(const ag_config *cfg, const ag_agent_opts *opts, char *er
         snprintf(err, errlen, "the listen URL is too long");
         goto fail;
     }
+    if (*a->listen_url &&
+        ag_console_url_host(a->listen_url, a->console_host, sizeof(a->console_host)) < 0)
+        A_WARN(a,
+               "no console host from the listen URL %s: consoles listening on every address "
+               "are not reported",
+               a->listen_url);
     if (ag_mkdir_p(cfg->state_dir, 0700) < 0) {
         snprintf(err, errlen, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
         goto fail;

@@ -8,7 +8,8 @@
  * from a few threads sharing one listener. The driver
  *   - calls ag_agent_step() from one thread at a time, when the time it
  *     returned has come or when the agent called opts.wake;
- *   - hands the task requests of this agent to ag_agent_on_task() (any thread);
+ *   - hands the task requests of this agent to ag_agent_on_task() and its
+ *     calls to ag_agent_on_call() (any threads, also at the same time);
  *   - runs accepted tasks with a worker of the agent's own
  *     (ag_agent_start_worker) or, after opts.tasks_ready, by calling
  *     ag_agent_work_task() from one thread at a time.
@@ -77,6 +78,17 @@ long long ag_agent_step(ag_agent *a, ag_http *h, long long now_ms);
  * text (or NULL). Any thread; an ag_listener_fn with the route left out.
  */
 int ag_agent_on_task(ag_agent *a, const char *body, size_t len, const char *sig, char **answer);
+
+/*
+ * Decides a call (docs/agent-protocol.md, "Calls"): verifies it like a task
+ * (with task_id 0), runs it if its type is on the allow-list (ag_exec_call)
+ * and answers with its outcome. Returns the HTTP status and sets *answer to a
+ * malloc'd JSON text: 200 {"ok":true,"result":{...}}, or {"ok":false,"error":
+ * "<verdict name>"} for a refused envelope (ag_verdict_status) and {"ok":false,
+ * "error":"<reason>"} with ag_exec_call's status for a failed call (*answer
+ * NULL when out of memory). Any thread, also while tasks run.
+ */
+int ag_agent_on_call(ag_agent *a, const char *body, size_t len, const char *sig, char **answer);
 
 /*
  * Starts a worker thread of the agent's own that runs its tasks and reports

@@ -39,10 +39,11 @@ static void on_wake(void *arg)
     pthread_mutex_unlock(&d->lock);
 }
 
-static int on_task(void *arg, size_t route, const char *body, size_t len, const char *sig,
-                   char **answer)
+static int on_task(void *arg, size_t route, ag_listener_kind kind, const char *body, size_t len,
+                   const char *sig, char **answer)
 {
     (void)route;
+    if (kind == AG_LISTENER_CALL) return ag_agent_on_call(arg, body, len, sig, answer);
     return ag_agent_on_task(arg, body, len, sig, answer);
 }
 

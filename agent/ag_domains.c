@@ -60,8 +60,38 @@ static void set_err(char *err, size_t errlen, const char *what)
     snprintf(err, errlen, "%s: %s", what, m ? m : "unknown libvirt error");
 }
 
+/* What the collection of one snapshot needs besides the domain. */
+struct collect {
+    const ag_snapshot *prev;
+    const char *console_host;
+};
+
+/* Sets the console of running domain d: from prev for the same run, else from its live XML. */
+static void fill_console(virDomainPtr dom, const struct collect *cc, ag_dom *d)
+{
+    const ag_dom *p = cc->prev ? ag_snapshot_find(cc->prev, d->uuid) : NULL;
+    if (p && p->console_read && p->id == d->id) {
+        memcpy(d->console_host, p->console_host, sizeof(d->console_host));
+        d->console_port = p->console_port;
+        d->console_read = 1;
+        return;
+    }
+    AG_AUTOFREE char *xml = virDomainGetXMLDesc(dom, 0);
+    ag_console c;
+    if (!xml || ag_console_from_xml(xml, cc->console_host, &c) < 0) {
+        virResetLastError(); /* gone meanwhile: tried again next time */
+        return;
+    }
+    d->console_read = 1;
+    if (c.port) {
+        memcpy(d->console_host, c.host, sizeof(d->console_host));
+        d->console_port = c.port;
+    }
+}
+
 /* Fills d from one domain and its stats record (params may be NULL). */
-static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams, ag_dom *d)
+static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams,
+                    const struct collect *cc, ag_dom *d)
 {
     memset(d, 0, sizeof(*d));
     if (virDomainGetUUIDString(dom, d->uuid) < 0) return -1;
@@ -104,10 +134,13 @@ static int fill_dom(virDomainPtr dom, virTypedParameterPtr params, int nparams, 
     d->tx_bytes = (long long)(tx % AG_COUNTER_WRAP);
     d->memory_mib = (long long)(mem_kib / 1024);
     d->vcpus = vcpus;
+    d->id = (int)virDomainGetID(dom);
+    if (state == VIR_DOMAIN_RUNNING) fill_console(dom, cc, d);
     return 0;
 }
 
-static int collect_by_listing(virConnectPtr conn, ag_snapshot *out, char *err, size_t errlen)
+static int collect_by_listing(virConnectPtr conn, const struct collect *cc, ag_snapshot *out,
+                              char *err, size_t errlen)
 {
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
@@ -117,7 +150,7 @@ static int collect_by_listing(virConnectPtr conn, ag_snapshot *out, char *err, s
     }
     out->d = calloc(n ? (size_t)n : 1, sizeof(*out->d));
     for (int i = 0; i < n; i++) {
-        if (out->d && fill_dom(doms[i], NULL, 0, &out->d[out->n]) == 0) out->n++;
+        if (out->d && fill_dom(doms[i], NULL, 0, cc, &out->d[out->n]) == 0) out->n++;
         virDomainFree(doms[i]);
     }
     free(doms);
@@ -128,9 +161,11 @@ static int collect_by_listing(virConnectPtr conn, ag_snapshot *out, char *err, s
     return 0;
 }
 
-int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t errlen)
+int ag_domains_collect(virConnectPtr conn, const ag_snapshot *prev, const char *console_host,
+                       ag_snapshot *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    struct collect cc = {prev, console_host};
     virDomainStatsRecordPtr *recs = NULL;
     unsigned stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                      VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU | VIR_DOMAIN_STATS_INTERFACE;
@@ -138,7 +173,7 @@ int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t e
     if (n < 0) {
         virErrorPtr e = virGetLastError();
         if (e && e->code == VIR_ERR_NO_SUPPORT) {
-            int rc = collect_by_listing(conn, out, err, errlen);
+            int rc = collect_by_listing(conn, &cc, out, err, errlen);
             if (rc == 0) ag_snapshot_sort(out);
             return rc;
         }
@@ -152,7 +187,7 @@ int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t e
         return -1;
     }
     for (int i = 0; i < n; i++)
-        if (fill_dom(recs[i]->dom, recs[i]->params, recs[i]->nparams, &out->d[out->n]) == 0)
+        if (fill_dom(recs[i]->dom, recs[i]->params, recs[i]->nparams, &cc, &out->d[out->n]) == 0)
             out->n++;
     virDomainStatsRecordListFree(recs);
     ag_snapshot_sort(out);
@@ -161,11 +196,18 @@ int ag_domains_collect(virConnectPtr conn, ag_snapshot *out, char *err, size_t e
 
 json_t *ag_dom_json(const ag_dom *d)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "uuid", d->uuid, "name", d->name,
-                     "state", ag_dom_state_name(d->state), "vcpus", (json_int_t)d->vcpus,
-                     "memory_mib", (json_int_t)d->memory_mib, "cpu_time_ns",
-                     (json_int_t)d->cpu_time_ns, "rx_bytes", (json_int_t)d->rx_bytes, "tx_bytes",
-                     (json_int_t)d->tx_bytes);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "uuid", d->uuid, "name", d->name,
+                  "state", ag_dom_state_name(d->state), "vcpus", (json_int_t)d->vcpus, "memory_mib",
+                  (json_int_t)d->memory_mib, "cpu_time_ns", (json_int_t)d->cpu_time_ns, "rx_bytes",
+                  (json_int_t)d->rx_bytes, "tx_bytes", (json_int_t)d->tx_bytes);
+    if (j && d->console_port > 0 &&
+        (json_object_set_new(j, "console_host", json_string(d->console_host)) < 0 ||
+         json_object_set_new(j, "console_port", json_integer(d->console_port)) < 0)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 json_t *ag_snapshot_json(const ag_snapshot *s)
@@ -181,14 +223,16 @@ json_t *ag_snapshot_json(const ag_snapshot *s)
 
 void ag_snapshot_mark_sent(ag_snapshot *s, long long now)
 {
-    for (size_t i = 0; i < s->n; i++) s->d[i].counters_sent_at = now;
+    for (size_t i = 0; i < s->n; i++)
+        s->d[i].counters_sent_at = now;
 }
 
-/* state, name, vcpus or memory: sent at once */
+/* state, name, vcpus, memory or console: sent at once */
 static int dom_config_differs(const ag_dom *a, const ag_dom *b)
 {
     return strcmp(a->name, b->name) || a->state != b->state || a->vcpus != b->vcpus ||
-           a->memory_mib != b->memory_mib;
+           a->memory_mib != b->memory_mib || a->console_port != b->console_port ||
+           strcmp(a->console_host, b->console_host);
 }
 
 static int dom_counters_differ(const ag_dom *a, const ag_dom *b)

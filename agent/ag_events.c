@@ -139,8 +139,36 @@ void ag_event_fill(ag_event *ev, virDomainPtr dom, int event, int detail)
     ag_now_iso(ev->at, sizeof(ev->at));
 }
 
+void ag_event_fill_console(ag_event *ev, virDomainPtr dom, int phase,
+                           const virDomainEventGraphicsAddress *remote)
+{
+    static const char *const phases[] = {
+        [VIR_DOMAIN_EVENT_GRAPHICS_CONNECT] = "connect",
+        [VIR_DOMAIN_EVENT_GRAPHICS_INITIALIZE] = "initialize",
+        [VIR_DOMAIN_EVENT_GRAPHICS_DISCONNECT] = "disconnect",
+    };
+    memset(ev, 0, sizeof(*ev));
+    if (virDomainGetUUIDString(dom, ev->uuid) < 0) ev->uuid[0] = '\0';
+    const char *name = virDomainGetName(dom);
+    snprintf(ev->name, sizeof(ev->name), "%s", name ? name : "");
+    const char *word = phase >= 0 && phase < (int)AG_NELEM(phases) ? phases[phase] : "unknown";
+    const char *node = remote && remote->node ? remote->node : "";
+    const char *service = remote && remote->service ? remote->service : "";
+    int v6 = remote && remote->family == VIR_DOMAIN_EVENT_GRAPHICS_ADDRESS_IPV6;
+    if (!*node)
+        snprintf(ev->console, sizeof(ev->console), "%s", word);
+    else
+        snprintf(ev->console, sizeof(ev->console), "%s %s%.46s%s%s%.5s", word, v6 ? "[" : "", node,
+                 v6 ? "]" : "", *service ? ":" : "", service);
+    ag_now_iso(ev->at, sizeof(ev->at));
+}
+
 void ag_event_resolve_state(ag_event *ev)
 {
+    if (*ev->console) {
+        ag_event_clear(ev);
+        return;
+    }
     int st = -1, reason;
     /* an undefined domain is gone; a redefined running one is still running */
     if (ev->dom && ev->event != VIR_DOMAIN_EVENT_UNDEFINED &&
@@ -159,6 +187,9 @@ void ag_event_clear(ag_event *ev)
 
 json_t *ag_event_json(const ag_event *ev)
 {
+    if (*ev->console)
+        return json_pack("{s:s, s:s, s:s, s:s, s:s}", "uuid", ev->uuid, "name", ev->name, "event",
+                         "console", "detail", ev->console, "at", ev->at);
     const char *state = ev->state ? ev->state : ag_event_state(ev->event, ev->detail);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "uuid", ev->uuid, "name", ev->name, "event",
                      ag_event_name(ev->event), "detail", ag_event_detail(ev->event, ev->detail),

@@ -1,6 +1,6 @@
 /*
- * ag_events.h - libvirt lifecycle events in the protocol's words
- * (docs/agent-protocol.md, "Events").
+ * ag_events.h - libvirt lifecycle and console (VNC graphics) events in the
+ * protocol's words (docs/agent-protocol.md, "Events").
  */
 #ifndef BIC_AG_EVENTS_H
 #define BIC_AG_EVENTS_H
@@ -15,6 +15,7 @@ typedef struct ag_event {
     const char *state; /* NULL until ag_event_resolve_state */
     char at[32];       /* 2026-11-24T08:00:00.123Z */
     virDomainPtr dom;  /* owned reference until ag_event_clear */
+    char console[80];  /* a console event's detail ("connect 10.0.0.5:51234"); "": lifecycle */
 } ag_event;
 
 /* started, stopped, suspended, resumed, defined, undefined, shutdown, pmsuspended,
@@ -39,16 +40,29 @@ const char *ag_event_state(int event, int detail);
 void ag_event_fill(ag_event *ev, virDomainPtr dom, int event, int detail);
 
 /*
- * Sets ev->state: the domain's current state from virDomainGetState, or, when it
- * cannot be asked (undefined, connection gone), ag_event_state. Call it outside
- * the event loop. Releases the domain reference.
+ * Fills ev from a graphics callback's domain, phase (virDomainEventGraphicsPhase)
+ * and remote address: detail "connect", "initialize" or "disconnect", then a
+ * space and the client's address as host:port ([v6]:port) when there is one.
+ * at = now. Makes no call to the hypervisor and keeps no domain reference (a
+ * console event carries no state).
+ */
+void ag_event_fill_console(ag_event *ev, virDomainPtr dom, int phase,
+                           const virDomainEventGraphicsAddress *remote);
+
+/*
+ * Sets ev->state (not for a console event): the domain's current state from virDomainGetState, or,
+ * when it cannot be asked (undefined, connection gone), ag_event_state. Call it outside the event
+ * loop. Releases the domain reference.
  */
 void ag_event_resolve_state(ag_event *ev);
 
 /* Releases the domain reference, if still held. */
 void ag_event_clear(ag_event *ev);
 
-/* {"uuid","name","event","detail","state","at"}; NULL on OOM. */
+/*
+ * {"uuid","name","event","detail","state","at"}; for a console event
+ * {"uuid","name","event":"console","detail","at"}. NULL on OOM.
+ */
 json_t *ag_event_json(const ag_event *ev);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ag_console.h"
 #include "ag_domains.h"
 #include "ag_provision.h"
 #include "ag_util.h"
@@ -145,4 +146,24 @@ int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params,
     if (rc != AG_PROV_NOT_MINE) return rc;
     snprintf(err, errlen, AG_EXEC_UNKNOWN_TYPE);
     return -1;
+}
+
+/* The allow-list of calls: only what must be answered before CCC can go on. */
+static const struct {
+    const char *type;
+    int (*run)(virConnectPtr conn, const json_t *params, const char *console_host, json_t **result,
+               char *err, size_t errlen);
+} calls[] = {
+    {"desktop.console", ag_console_call},
+};
+
+int ag_exec_call(virConnectPtr conn, const char *console_host, const char *type,
+                 const json_t *params, json_t **result, char *err, size_t errlen)
+{
+    *result = NULL;
+    for (size_t i = 0; i < AG_NELEM(calls); i++)
+        if (!strcmp(type, calls[i].type))
+            return calls[i].run(conn, params, console_host, result, err, errlen);
+    snprintf(err, errlen, AG_EXEC_NOT_A_CALL);
+    return 400;
 }

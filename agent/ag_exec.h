@@ -1,10 +1,13 @@
 /*
- * ag_exec.h - runs one task of docs/agent-protocol.md against libvirt.
+ * ag_exec.h - runs one task or one call of docs/agent-protocol.md against
+ * libvirt.
  *
- * Types: domain.start, domain.shutdown (ACPI), domain.reboot, domain.destroy
- * with params {"uuid"}, inventory.refresh (no params), and the provisioning
- * tasks of ag_provision.h (image.fetch, desktop.create, desktop.refresh,
- * desktop.delete, desktop.set_spec, desktop.capture).
+ * Task types: domain.start, domain.shutdown (ACPI), domain.reboot,
+ * domain.destroy with params {"uuid"}, inventory.refresh (no params), and the
+ * provisioning tasks of ag_provision.h (image.fetch, desktop.create,
+ * desktop.refresh, desktop.delete, desktop.set_spec, desktop.capture).
+ * Call types (answered synchronously, never queued): desktop.console
+ * (ag_console.h).
  */
 #ifndef BIC_AG_EXEC_H
 #define BIC_AG_EXEC_H
@@ -17,6 +20,7 @@
 #include "ag_http.h"
 
 #define AG_EXEC_UNKNOWN_TYPE "unknown task type"
+#define AG_EXEC_NOT_A_CALL   "not a call type (calls: desktop.console)"
 
 typedef struct ag_exec_env {
     virConnectPtr conn; /* borrowed; NULL while the hypervisor connection is down */
@@ -43,5 +47,15 @@ typedef struct ag_exec_env {
  */
 int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params, json_t **result,
                  char *err, size_t errlen);
+
+/*
+ * Runs a call of type with params (borrowed) on conn (borrowed; NULL while the
+ * hypervisor is down); console_host replaces a wildcard VNC listen address.
+ * Returns the HTTP status of the answer: 200 with *result (new), else the
+ * reason in err. A type that is not a call is 400 with AG_EXEC_NOT_A_CALL
+ * (tasks are never run this way); desktop.console: see ag_console_call.
+ */
+int ag_exec_call(virConnectPtr conn, const char *console_host, const char *type,
+                 const json_t *params, json_t **result, char *err, size_t errlen);
 
 #endif

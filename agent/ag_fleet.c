@@ -338,11 +338,13 @@ static void *runner_main(void *arg)
 
 /* ---- the fleet ---- */
 
-static int on_task(void *arg, size_t route, const char *body, size_t len, const char *sig,
-                   char **answer)
+static int on_task(void *arg, size_t route, ag_listener_kind kind, const char *body, size_t len,
+                   const char *sig, char **answer)
 {
     ag_fleet *f = arg;
     /* the listener routes only 0 .. n-1, and serves once every member exists */
+    if (kind == AG_LISTENER_CALL)
+        return ag_agent_on_call(f->m[route].agent, body, len, sig, answer);
     return ag_agent_on_task(f->m[route].agent, body, len, sig, answer);
 }
 

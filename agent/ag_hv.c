@@ -105,6 +105,7 @@ struct ag_hv {
     virConnectPtr conn; /* NULL while down */
     int lost;           /* set by the close callback or ag_hv_mark_lost */
     int event_cb;       /* lifecycle callback id, -1 when none */
+    int graphics_cb;    /* graphics (console) callback id, -1 when none */
     int close_cb;       /* close callback registered */
     unsigned backoff_s;
     long long next_try_ms;
@@ -119,6 +120,22 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     ag_event_fill(&ev, dom, event, detail);
     hv->ops.on_event(hv->ops.arg, &ev);
     return 0;
+}
+
+static void on_graphics(virConnectPtr conn, virDomainPtr dom, int phase,
+                        const virDomainEventGraphicsAddress *local,
+                        const virDomainEventGraphicsAddress *remote, const char *scheme,
+                        const virDomainEventGraphicsSubject *subject, void *opaque)
+{
+    (void)conn;
+    (void)local;
+    (void)scheme;
+    (void)subject;
+    ag_hv *hv = opaque;
+    if (remote && remote->family == VIR_DOMAIN_EVENT_GRAPHICS_ADDRESS_UNIX) return;
+    ag_event ev;
+    ag_event_fill_console(&ev, dom, phase, remote);
+    hv->ops.on_event(hv->ops.arg, &ev);
 }
 
 static void on_close(virConnectPtr conn, int reason, void *opaque)
@@ -146,7 +163,7 @@ ag_hv *ag_hv_new(const char *uri, const ag_hv_ops *ops)
         return NULL;
     }
     hv->ops = *ops;
-    hv->event_cb = -1;
+    hv->event_cb = hv->graphics_cb = -1;
     pthread_mutex_init(&hv->lock, NULL);
     return hv;
 }
@@ -162,8 +179,9 @@ static void disconnect(ag_hv *hv)
     if (!c) return;
     /* these fail on a dead connection; the registrations die with it */
     if (hv->event_cb >= 0) virConnectDomainEventDeregisterAny(c, hv->event_cb);
+    if (hv->graphics_cb >= 0) virConnectDomainEventDeregisterAny(c, hv->graphics_cb);
     if (hv->close_cb) virConnectUnregisterCloseCallback(c, on_close);
-    hv->event_cb = -1;
+    hv->event_cb = hv->graphics_cb = -1;
     hv->close_cb = 0;
     virConnectClose(c);
 }
@@ -196,6 +214,10 @@ static int try_connect(ag_hv *hv)
         c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), hv, NULL);
     if (hv->event_cb < 0)
         AG_WARN("libvirt %s: no lifecycle events: %s", hv->uri, virGetLastErrorMessage());
+    /* not every driver has console events (the test driver has none): nothing to miss */
+    hv->graphics_cb = virConnectDomainEventRegisterAny(
+        c, NULL, VIR_DOMAIN_EVENT_ID_GRAPHICS, VIR_DOMAIN_EVENT_CALLBACK(on_graphics), hv, NULL);
+    if (hv->graphics_cb < 0) virResetLastError();
     pthread_mutex_lock(&hv->lock);
     hv->conn = c;
     hv->lost = 0;

@@ -1,6 +1,7 @@
 /*
  * ag_hv.h - the agent's libvirt connection: libvirt's default event loop on its
- * own thread, lifecycle events, and reconnection with back-off.
+ * own thread, lifecycle and console (graphics) events, and reconnection with
+ * back-off.
  *
  * Threads: the owner (the daemon's main loop) calls ag_hv_tick(); any thread may
  * borrow the connection with ag_hv_conn(). The event and close callbacks run on
@@ -16,7 +17,11 @@
 #define AG_HV_BACKOFF_CAP_S 30
 
 typedef struct ag_hv_ops {
-    /* a lifecycle event (ev is the callee's to keep: copy it, ag_event_clear later) */
+    /*
+     * a lifecycle or console event (ev is the callee's to keep: copy it, ag_event_clear
+     * later). Console events of clients on a UNIX socket (the agent's own, see
+     * ag_console_kick) are not passed on.
+     */
     void (*on_event)(void *arg, ag_event *ev);
     /* something changed: the connection was lost; the owner should tick soon */
     void (*wake)(void *arg);

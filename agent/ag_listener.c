@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct ag_listener {
     size_t nroutes;
     ag_listener_fn fn;
     void *arg;
+    atomic_int calls; /* running or being read */
 };
 
 /* One request being read. */
@@ -29,12 +31,26 @@ struct upload {
     char *data;
     size_t len, cap;
     size_t route;
+    ag_listener_kind kind;
     int too_large;
 };
 
-long ag_listener_route(const char *path, size_t nroutes)
+/* The kind of a path's tail ("/v1/tasks" or "/v1/call"); -1 for another. */
+static int path_kind(const char *tail)
 {
-    if (!nroutes) return strcmp(path, AG_LISTENER_PATH) ? -1 : 0;
+    if (!strcmp(tail, AG_LISTENER_PATH)) return AG_LISTENER_TASK;
+    if (!strcmp(tail, AG_LISTENER_CALL_PATH)) return AG_LISTENER_CALL;
+    return -1;
+}
+
+long ag_listener_route(const char *path, size_t nroutes, ag_listener_kind *kind)
+{
+    int k;
+    if (!nroutes) {
+        if ((k = path_kind(path)) < 0) return -1;
+        if (kind) *kind = (ag_listener_kind)k;
+        return 0;
+    }
     size_t plen = strlen(AG_LISTENER_ROUTE_PREFIX);
     if (strncmp(path, AG_LISTENER_ROUTE_PREFIX, plen)) return -1;
     const char *p = path + plen;
@@ -45,7 +61,8 @@ long ag_listener_route(const char *path, size_t nroutes)
         if (digits == 9) return -1;
         i = i * 10 + (*p - '0');
     }
-    if (!digits || strcmp(p, AG_LISTENER_PATH) || (size_t)i >= nroutes) return -1;
+    if (!digits || (k = path_kind(p)) < 0 || (size_t)i >= nroutes) return -1;
+    if (kind) *kind = (ag_listener_kind)k;
     return i;
 }
 
@@ -65,6 +82,17 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     return ret;
 }
 
+/* A refusal of the listener itself: {"error": name}, or {"ok": false, "error": name} to a call. */
+static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status, ag_listener_kind kind,
+                              const char *name)
+{
+    char body[96];
+    snprintf(body, sizeof(body), "{%s\"error\":\"%s\"}",
+             kind == AG_LISTENER_CALL ? "\"ok\":false," : "", name);
+    char *copy = strdup(body);
+    return copy ? answer(c, status, copy, 1) : MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -74,17 +102,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct upload *u = *con_cls;
     if (!u) {
         /* first call: headers only */
-        long route = ag_listener_route(url, l->nroutes);
+        ag_listener_kind kind = AG_LISTENER_TASK;
+        long route = ag_listener_route(url, l->nroutes, &kind);
         if (route < 0) return answer(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not_found\"}", 0);
         if (strcmp(method, MHD_HTTP_METHOD_POST))
-            return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"error\":\"method_not_allowed\"}", 0);
+            return refuse(c, MHD_HTTP_METHOD_NOT_ALLOWED, kind, "method_not_allowed");
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > AG_TASK_BODY_MAX)
-            return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
+            return refuse(c, MHD_HTTP_CONTENT_TOO_LARGE, kind, "body_too_large");
+        if (kind == AG_LISTENER_CALL && atomic_fetch_add(&l->calls, 1) >= AG_LISTENER_CALLS_MAX) {
+            atomic_fetch_sub(&l->calls, 1);
+            return refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE, kind, "busy");
+        }
         u = calloc(1, sizeof(*u));
-        if (!u) return MHD_NO;
+        if (!u) {
+            if (kind == AG_LISTENER_CALL) atomic_fetch_sub(&l->calls, 1);
+            return MHD_NO;
+        }
         u->route = (size_t)route;
+        u->kind = kind;
         *con_cls = u;
         return MHD_YES;
     }
@@ -108,11 +145,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         u->len += n;
         return MHD_YES;
     }
-    if (u->too_large)
-        return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body_too_large\"}", 0);
+    if (u->too_large) return refuse(c, MHD_HTTP_CONTENT_TOO_LARGE, u->kind, "body_too_large");
     const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-BIC-Signature");
     char *body = NULL;
-    int status = l->fn(l->arg, u->route, u->data ? u->data : "", u->len, sig, &body);
+    int status = l->fn(l->arg, u->route, u->kind, u->data ? u->data : "", u->len, sig, &body);
     if (!body) return answer(c, (unsigned)status, "{}", 0);
     return answer(c, (unsigned)status, body, 1);
 }
@@ -120,11 +156,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
+    ag_listener *l = cls;
     struct upload *u = *con_cls;
     if (!u) return;
+    if (u->kind == AG_LISTENER_CALL) atomic_fetch_sub(&l->calls, 1);
+    /* a call's body holds a console password */
+    if (u->data) explicit_bzero(u->data, u->cap);
     free(u->data);
     free(u);
     *con_cls = NULL;
@@ -208,13 +247,16 @@ int ag_listener_serve(ag_listener *l, size_t nroutes, ag_listener_fn fn, void *a
     l->nroutes = nroutes;
     l->fn = fn;
     l->arg = arg;
-    l->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0,
-                              NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+    /* a thread pool binds connections to a thread when it accepts them: a call waiting on
+       libvirt would hold up the tasks accepted with it */
+    l->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                  MHD_USE_AUTO | MHD_USE_ERROR_LOG,
+                              0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
                               NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)AG_LISTENER_CONNECTIONS,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)AG_LISTENER_PER_IP,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)AG_LISTENER_TIMEOUT_S,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_END);
     if (!l->mhd) {
         snprintf(err, errlen, "cannot start the task listener on port %d", l->port);
         return -1;

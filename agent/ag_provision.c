@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ag_console.h"
 #include "ag_domains.h"
 #include "ag_util.h"
 
@@ -383,7 +384,7 @@ static void volume_fill(FILE *f, const void *arg)
 }
 
 struct dom_def {
-    const char *type, *uuid, *name, *disk, *vnc_listen;
+    const char *type, *uuid, *name, *disk, *vnc_listen, *vnc_password;
     long long vcpus, max_vcpus, memory_mib;
     const char *nic_type, *vf_pci, *network;
 };
@@ -435,8 +436,9 @@ static void domain_fill(FILE *f, const void *arg)
             d->disk);
     nic_fill(f, d);
     fputs("    <input type='tablet' bus='usb'/>\n", f);
-    xml_put(f, "    <graphics type='vnc' listen='%s' autoport='yes' websocket='-1'/>\n",
-            d->vnc_listen);
+    /* a password from the start: QEMU turns VNC passwords on only for a server started with one */
+    xml_put(f, "    <graphics type='vnc' listen='%s' autoport='yes' websocket='-1' passwd='%s'/>\n",
+            d->vnc_listen, d->vnc_password);
     fputs("    <video><model type='vga'/></video>\n    <memballoon model='virtio'/>\n"
           "  </devices>\n</domain>\n",
           f);
@@ -851,12 +853,19 @@ static virDomainPtr dom_define(struct prov *p, const json_t *params, const char 
 {
     const json_t *nic = json_object_get(params, "nic");
     long long vcpus = pint(params, "vcpus");
+    /* nobody knows it: desktop.console sets the one a client gets */
+    char vnc_password[AG_CONSOLE_PASSWORD_MAX + 1];
+    if (ag_random_alnum(vnc_password, AG_CONSOLE_PASSWORD_MAX) < 0) {
+        perr(p, "cannot make a VNC password: %s", strerror(errno));
+        return NULL;
+    }
     struct dom_def d = {
         .type = ag_provision_domain_type(p->conn, p->cfg),
         .uuid = pstr(params, "uuid"),
         .name = pstr(params, "name"),
         .disk = disk,
         .vnc_listen = p->cfg->vnc_listen,
+        .vnc_password = vnc_password,
         .vcpus = vcpus,
         .max_vcpus = vcpus > AG_PROV_MIN_VCPUS ? vcpus : AG_PROV_MIN_VCPUS,
         .memory_mib = pint(params, "memory_mib"),
@@ -865,11 +874,13 @@ static virDomainPtr dom_define(struct prov *p, const json_t *params, const char 
         .network = p->cfg->network,
     };
     AG_AUTOFREE char *xml = xml_build(domain_fill, &d);
+    explicit_bzero(vnc_password, sizeof(vnc_password));
     if (!xml) {
         perr(p, "out of memory");
         return NULL;
     }
     virDomainPtr dom = virDomainDefineXML(p->conn, xml);
+    explicit_bzero(xml, strlen(xml));
     if (!dom) plv(p, "virDomainDefineXML");
     return dom;
 }

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -230,4 +231,24 @@ int ag_strlcpy(char *dst, const char *src, size_t len)
 void ag_json_wipe_string(json_t *s)
 {
     if (json_is_string(s)) explicit_bzero((char *)json_string_value(s), json_string_length(s));
+}
+
+int ag_random_alnum(char *buf, size_t n)
+{
+    static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t got = 0;
+    while (got < n) {
+        unsigned char r[64];
+        ssize_t k = getrandom(r, sizeof(r), 0);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        /* 248 = 4 * 62: bytes above it are dropped so that every character is equally likely */
+        for (ssize_t i = 0; i < k && got < n; i++)
+            if (r[i] < 248) buf[got++] = set[r[i] % 62];
+        explicit_bzero(r, sizeof(r));
+    }
+    buf[n] = '\0';
+    return 0;
 }

@@ -71,4 +71,10 @@ void ag_json_wipe_string(json_t *s);
 /* Copies src into dst (size len) and returns 0, or -1 when it does not fit. */
 int ag_strlcpy(char *dst, const char *src, size_t len);
 
+/*
+ * Fills buf with n uniformly random characters of [A-Za-z0-9] from the kernel's
+ * generator and a NUL (buf holds n + 1). Returns 0, or -1 with errno set.
+ */
+int ag_random_alnum(char *buf, size_t n);
+
 #endif

@@ -51,7 +51,7 @@ static int type_ok(const char *s)
 
 #define MAX_ID 9007199254740991LL /* 2^53 - 1: what a JSON number holds exactly */
 
-int ag_task_req_parse(const char *body, size_t len, ag_task_req *out, char *why, size_t whylen)
+static int parse(const char *body, size_t len, int call, ag_task_req *out, char *why, size_t whylen)
 {
     static const char *const known[] = {"task_id", "server_id", "type",
                                         "params",  "issued_at", "nonce"};
@@ -77,7 +77,12 @@ int ag_task_req_parse(const char *body, size_t len, ag_task_req *out, char *why,
     json_t *id = json_object_get(o, "task_id"), *sid = json_object_get(o, "server_id");
     json_t *type = json_object_get(o, "type"), *params = json_object_get(o, "params");
     json_t *at = json_object_get(o, "issued_at"), *nonce = json_object_get(o, "nonce");
-    if (!json_is_integer(id) || json_integer_value(id) < 1 || json_integer_value(id) > MAX_ID) {
+    if (call && (!json_is_integer(id) || json_integer_value(id) != 0)) {
+        snprintf(why, whylen, "task_id must be 0 in a call");
+        return -1;
+    }
+    if (!call &&
+        (!json_is_integer(id) || json_integer_value(id) < 1 || json_integer_value(id) > MAX_ID)) {
         snprintf(why, whylen, "task_id must be a positive integer");
         return -1;
     }
@@ -115,9 +120,14 @@ int ag_task_req_parse(const char *body, size_t len, ag_task_req *out, char *why,
     return 0;
 }
 
-ag_verdict ag_verify_task(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
-                          ag_nonces *nonces, long long now, const char *body, size_t len,
-                          const char *sig_b64, ag_task_req *out, char *why, size_t whylen)
+int ag_task_req_parse(const char *body, size_t len, ag_task_req *out, char *why, size_t whylen)
+{
+    return parse(body, len, 0, out, why, whylen);
+}
+
+static ag_verdict verify(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
+                         ag_nonces *nonces, long long now, const char *body, size_t len,
+                         const char *sig_b64, int call, ag_task_req *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof(*out));
     if (len > AG_TASK_BODY_MAX) {
@@ -132,31 +142,49 @@ ag_verdict ag_verify_task(const unsigned char key[AG_SIG_KEY_LEN], long long ser
         snprintf(why, whylen, "signature does not verify with CCC's key");
         return AG_V_BAD_SIGNATURE;
     }
-    if (ag_task_req_parse(body, len, out, why, whylen) < 0) return AG_V_BAD_REQUEST;
+    if (parse(body, len, call, out, why, whylen) < 0) return AG_V_BAD_REQUEST;
+    char what[AG_TASK_TYPE_MAX + 16];
+    if (call)
+        snprintf(what, sizeof(what), "call %s", out->type);
+    else
+        snprintf(what, sizeof(what), "task %lld", out->task_id);
     ag_verdict v = AG_V_OK;
     if (out->server_id != server_id) {
-        snprintf(why, whylen, "task %lld is for server %lld, this is server %lld", out->task_id,
-                 out->server_id, server_id);
+        snprintf(why, whylen, "%s is for server %lld, this is server %lld", what, out->server_id,
+                 server_id);
         v = AG_V_WRONG_SERVER;
     } else if (out->issued_at < now - AG_TASK_SKEW_S || out->issued_at > now + AG_TASK_SKEW_S) {
-        snprintf(why, whylen, "task %lld issued_at %lld is %+llds from the agent's clock",
-                 out->task_id, out->issued_at, out->issued_at - now);
+        snprintf(why, whylen, "%s issued_at %lld is %+llds from the agent's clock", what,
+                 out->issued_at, out->issued_at - now);
         v = AG_V_STALE;
     } else {
         switch (ag_nonces_add(nonces, out->nonce, now)) {
         case AG_NONCE_NEW:
             break;
         case AG_NONCE_SEEN:
-            snprintf(why, whylen, "task %lld: nonce seen in the last %d s", out->task_id,
-                     AG_NONCE_WINDOW_S);
+            snprintf(why, whylen, "%s: nonce seen in the last %d s", what, AG_NONCE_WINDOW_S);
             v = AG_V_REPLAY;
             break;
         case AG_NONCE_FULL:
-            snprintf(why, whylen, "task %lld: nonce cache is full", out->task_id);
+            snprintf(why, whylen, "%s: nonce cache is full", what);
             v = AG_V_BUSY;
             break;
         }
     }
     if (v != AG_V_OK) ag_task_req_clear(out);
     return v;
+}
+
+ag_verdict ag_verify_task(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
+                          ag_nonces *nonces, long long now, const char *body, size_t len,
+                          const char *sig_b64, ag_task_req *out, char *why, size_t whylen)
+{
+    return verify(key, server_id, nonces, now, body, len, sig_b64, 0, out, why, whylen);
+}
+
+ag_verdict ag_verify_call(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
+                          ag_nonces *nonces, long long now, const char *body, size_t len,
+                          const char *sig_b64, ag_task_req *out, char *why, size_t whylen)
+{
+    return verify(key, server_id, nonces, now, body, len, sig_b64, 1, out, why, whylen);
 }

@@ -1,7 +1,8 @@
 /*
- * ag_verify.h - the acceptance rules for a task CCC pushes to the listener
- * (docs/agent-protocol.md, "Tasks"): signature, then body shape, then
- * server_id, then issued_at, then the nonce.
+ * ag_verify.h - the acceptance rules for a task or a call CCC sends to the
+ * listener (docs/agent-protocol.md, "Tasks" and "Calls"): signature, then body
+ * shape, then server_id, then issued_at, then the nonce. A task has a task_id
+ * from 1, a call task_id 0, so that neither body is taken for the other.
  */
 #ifndef BIC_AG_VERIFY_H
 #define BIC_AG_VERIFY_H
@@ -41,7 +42,7 @@ typedef enum ag_verdict {
 int ag_verdict_status(ag_verdict v);
 const char *ag_verdict_name(ag_verdict v);
 
-/* A verified task. params is owned (an object, {} when the body had none). */
+/* A verified task or call (task_id 0). params is owned (an object, {} when the body had none). */
 typedef struct ag_task_req {
     long long task_id, server_id, issued_at;
     char type[AG_TASK_TYPE_MAX + 1];
@@ -61,6 +62,11 @@ void ag_task_req_clear(ag_task_req *t);
  * verdict that refuses the request with a reason in why (safe to log).
  */
 ag_verdict ag_verify_task(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
+                          ag_nonces *nonces, long long now, const char *body, size_t len,
+                          const char *sig_b64, ag_task_req *out, char *why, size_t whylen);
+
+/* ag_verify_task for a call: the same checks, with task_id 0. */
+ag_verdict ag_verify_call(const unsigned char key[AG_SIG_KEY_LEN], long long server_id,
                           ag_nonces *nonces, long long now, const char *body, size_t len,
                           const char *sig_b64, ag_task_req *out, char *why, size_t whylen);
 

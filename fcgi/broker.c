@@ -129,7 +129,7 @@ int broker_agent_call(const bic_config *cfg, long long server_id, const char *li
         goto out;
     }
     char cerr[CURL_ERROR_SIZE] = "";
-    long timeout = cfg->broker_agent_timeout_ms > 0 ? cfg->broker_agent_timeout_ms : 5000;
+    long timeout = cfg->broker_agent_timeout_ms > 0 ? cfg->broker_agent_timeout_ms : 15000;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, txt);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);

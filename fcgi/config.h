@@ -61,7 +61,7 @@
     X(pools, batch, INT, 200)                                                                      \
     X(broker, ticket_ttl, INT, 20)                                                                 \
     X(broker, client_grace, INT, 90)                                                               \
-    X(broker, agent_timeout_ms, INT, 5000)                                                         \
+    X(broker, agent_timeout_ms, INT, 15000)                                                        \
     X(metrics, token, STR, "")                                                                     \
     X(metrics, networks, STR, "127.0.0.0/8, ::1/128")
 

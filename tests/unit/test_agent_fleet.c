@@ -145,12 +145,21 @@ static void listener_routes_by_member_index(void **state)
 {
     (void)state;
     /* one agent: only /v1/tasks */
-    assert_int_equal(ag_listener_route("/v1/tasks", 0), 0);
-    assert_int_equal(ag_listener_route("/s/0/v1/tasks", 0), -1);
+    assert_int_equal(ag_listener_route("/v1/tasks", 0, NULL), 0);
+    assert_int_equal(ag_listener_route("/s/0/v1/tasks", 0, NULL), -1);
     /* a fleet of 1000: /s/<i>/v1/tasks, i canonical and in range */
-    assert_int_equal(ag_listener_route("/s/0/v1/tasks", 1000), 0);
-    assert_int_equal(ag_listener_route("/s/7/v1/tasks", 1000), 7);
-    assert_int_equal(ag_listener_route("/s/999/v1/tasks", 1000), 999);
+    assert_int_equal(ag_listener_route("/s/0/v1/tasks", 1000, NULL), 0);
+    assert_int_equal(ag_listener_route("/s/7/v1/tasks", 1000, NULL), 7);
+    assert_int_equal(ag_listener_route("/s/999/v1/tasks", 1000, NULL), 999);
+    /* calls: /v1/call beside /v1/tasks, with their kind */
+    ag_listener_kind kind = AG_LISTENER_TASK;
+    assert_int_equal(ag_listener_route("/v1/call", 0, &kind), 0);
+    assert_int_equal(kind, AG_LISTENER_CALL);
+    assert_int_equal(ag_listener_route("/v1/tasks", 0, &kind), 0);
+    assert_int_equal(kind, AG_LISTENER_TASK);
+    assert_int_equal(ag_listener_route("/s/7/v1/call", 1000, &kind), 7);
+    assert_int_equal(kind, AG_LISTENER_CALL);
+    assert_int_equal(ag_listener_route("/s/7/v1/call", 0, NULL), -1);
     const char *bad[] = {"/v1/tasks",
                          "/s/1000/v1/tasks",
                          "/s/01/v1/tasks",
@@ -167,19 +176,25 @@ static void listener_routes_by_member_index(void **state)
                          "s/1/v1/tasks",
                          "/s/1/../2/v1/tasks",
                          "/s/99999999999/v1/tasks",
+                         "/v1/call",
+                         "/s/1/v1/calls",
+                         "/s/1/v1/call/",
+                         "/s/01/v1/call",
+                         "/s/1000/v1/call",
                          ""};
     for (size_t i = 0; i < AG_NELEM(bad); i++)
-        if (ag_listener_route(bad[i], 1000) != -1) test_fail("'%s' was routed", bad[i]);
+        if (ag_listener_route(bad[i], 1000, NULL) != -1) test_fail("'%s' was routed", bad[i]);
 }
 
 struct seen {
     pthread_mutex_t lock;
     int calls;
     size_t route;
+    ag_listener_kind kind;
 };
 
-static int record_route(void *arg, size_t route, const char *body, size_t len, const char *sig,
-                        char **answer)
+static int record_route(void *arg, size_t route, ag_listener_kind kind, const char *body,
+                        size_t len, const char *sig, char **answer)
 {
     (void)body;
     (void)len;
@@ -188,6 +203,7 @@ static int record_route(void *arg, size_t route, const char *body, size_t len, c
     pthread_mutex_lock(&s->lock);
     s->calls++;
     s->route = route;
+    s->kind = kind;
     pthread_mutex_unlock(&s->lock);
     *answer = strdup("{\"accepted\":true}");
     return 202;
@@ -224,11 +240,17 @@ static void shared_listener_hands_each_path_to_its_member(void **state)
     assert_int_equal(s.route, 2);
     assert_int_equal(post(port, "/s/0/v1/tasks"), 202);
     assert_int_equal(s.route, 0);
+    assert_int_equal(s.kind, AG_LISTENER_TASK);
     assert_int_equal(s.calls, 2);
+    assert_int_equal(post(port, "/s/1/v1/call"), 202);
+    assert_int_equal(s.route, 1);
+    assert_int_equal(s.kind, AG_LISTENER_CALL);
+    assert_int_equal(s.calls, 3);
     assert_int_equal(post(port, "/s/3/v1/tasks"), 404);
     assert_int_equal(post(port, "/v1/tasks"), 404);
     assert_int_equal(post(port, "/s/01/v1/tasks"), 404);
-    assert_int_equal(s.calls, 2);
+    assert_int_equal(post(port, "/v1/call"), 404);
+    assert_int_equal(s.calls, 3);
     /* serving twice is refused */
     assert_int_equal(ag_listener_serve(l, 3, record_route, &s, err, sizeof(err)), -1);
     ag_listener_stop(l);

@@ -38,7 +38,7 @@ static int test_state(virConnectPtr c, char uuid[VIR_UUID_STRING_BUFLEN])
 {
     ag_snapshot s;
     char err[256];
-    if (ag_domains_collect(c, &s, err, sizeof(err)) < 0) test_fail("collect: %s", err);
+    if (ag_domains_collect(c, NULL, "", &s, err, sizeof(err)) < 0) test_fail("collect: %s", err);
     const ag_dom *d = find_by_name(&s, "test");
     if (!d) test_fail("domain 'test' is not listed");
     if (uuid) memcpy(uuid, d->uuid, VIR_UUID_STRING_BUFLEN);
@@ -62,7 +62,7 @@ static void snapshot_lists_the_running_test_domain(void **state)
     virConnectPtr c = open_test();
     ag_snapshot s;
     char err[256];
-    assert_int_equal(ag_domains_collect(c, &s, err, sizeof(err)), 0);
+    assert_int_equal(ag_domains_collect(c, NULL, "", &s, err, sizeof(err)), 0);
     assert_int_equal(s.n, 1);
     const ag_dom *d = find_by_name(&s, "test");
     assert_non_null(d);

@@ -696,6 +696,15 @@ static void desktop_create_makes_an_overlay_on_the_base_and_a_domain(void **stat
     assert_true(test_contains(dx, "websocket='-1'"));
     assert_true(test_contains(dx, "listen='127.0.0.1'"));
     assert_true(test_contains(dx, "<graphics type='vnc'"));
+    /* the console has a password from the start: 8 random [A-Za-z0-9], shown only as secure */
+    assert_false(test_contains(dx, "passwd="));
+    AG_AUTOFREE char *sx = dom_xml(f->conn, UUID1, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    const char *pw = sx ? strstr(sx, "passwd='") : NULL;
+    if (!pw) test_fail("no VNC password in the secure XML: %s", sx);
+    pw += strlen("passwd='");
+    assert_int_equal(strspn(pw, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
+                     8);
+    assert_int_equal(pw[8], '\'');
     assert_true(test_contains(dx, "<model type='vga'"));
     assert_true(test_contains(dx, "<memballoon model='virtio'"));
     assert_int_equal(dom_state(f->conn, UUID1), VIR_DOMAIN_RUNNING);
