@@ -13,7 +13,7 @@ DEBS=(
     mariadb-server mariadb-client nginx openssl novnc
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
     # test
-    python3 curl chromium fonts-nanum nodejs
+    python3 python3-cryptography curl chromium fonts-nanum nodejs
 )
 
 missing=()
