@@ -91,7 +91,9 @@ async function send(method, path, body, params) {
   const err = (data && data.error) || {};
   let code = err.code;
   if (!code) code = res.status >= 500 ? 'unavailable' : 'http_' + res.status;
-  throw new ApiError(res.status, code, err.message || res.statusText, err.request_id, retryAfterOf(res));
+  const e = new ApiError(res.status, code, err.message || res.statusText, err.request_id, retryAfterOf(res));
+  e.reason = err.reason || null; // the broker's stable reason (pool_exhausted, not_entitled, ...)
+  throw e;
 }
 
 // Refreshes the access token once, however many calls are waiting for it.
@@ -127,7 +129,7 @@ export async function request(method, path, opts = {}) {
     }
     dropSession();
     if (state.onSessionLost) state.onSessionLost();
-    throw e;
+  throw e;
   }
 }
 

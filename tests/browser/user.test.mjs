@@ -1,10 +1,46 @@
 // The user portal after sign-in: the frame, the honest empty "My desktops", the password
-// change, and a session whose access token has expired.
+// change, a session whose access token has expired, and the desktops page with pools but no
+// agents (cards with live state, a paused pool, a refused connect explained in the console).
+// The console on a real desktop is console.test.mjs.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { stack, openBrowser, screenshot, adminApi, createUser, signIn, horizontalOverflow } from './lib.mjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { stack, openBrowser, screenshot, adminApi, createUser, signIn, horizontalOverflow, unique } from './lib.mjs';
 
 const S = stack();
+
+// A pool the user is entitled to, with no agent behind it: it never gets a desktop.
+// A qcow2 header is all the catalog reads of the image.
+async function entitledPool(user, opts = {}) {
+  const store = path.join(S.var, 'images');
+  fs.mkdirSync(store, { recursive: true });
+  const file = unique('bt-user-') + '.qcow2';
+  try {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path.join(store, file), '1M'], { stdio: 'ignore' });
+  } catch (e) {
+    const b = Buffer.alloc(512);
+    b.write('QFI\xfb', 0, 'latin1');
+    b.writeUInt32BE(3, 4);
+    b.writeUInt32BE(16, 20);
+    b.writeBigUInt64BE(1n << 20n, 24);
+    fs.writeFileSync(path.join(store, file), b);
+  }
+  const image = await api.post('/images', { name: unique('bt-uimg-') });
+  const version = await api.post(`/images/${image.id}/versions`, { path: file });
+  await api.post(`/image-versions/${version.id}/publish`);
+  const spec = await api.post('/specs', { name: unique('bt-uspec-'), vcpus: 1, memory_mib: 1024, disk_gib: 10, nic_type: 'virtio' });
+  const bb = await api.post('/building-blocks', { name: unique('bt-ubb-'), description: '' });
+  const mod = await api.post(`/building-blocks/${bb.id}/modules`, { name: unique('bt-umod-'), description: '', max_servers: 2 });
+  const pool = await api.post('/pools', {
+    name: opts.name || unique('Pool '), description: opts.description || '', type: opts.type || 'floating',
+    image_id: image.id, spec_id: spec.id, min_size: 0, max_size: 1, name_pattern: unique('u').slice(0, 12) + '-{n:2}', modules: [mod.id],
+  });
+  await api.put(`/pools/${pool.id}/entitlements/users/${user.id}`);
+  return pool;
+}
 let api;
 
 test.before(async () => {
@@ -142,6 +178,130 @@ test('session: an expired access token is refreshed silently; without the refres
     await page.waitForSelector('[data-view=login]');
     assert.match(await page.textContent('[data-role=login-notice]'), /session has ended/);
     await screenshot(page, 'session-ended');
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('my desktops: entitled pools as cards with live state; a paused pool cannot be connected', async () => {
+  const u = await createUser(api, { prefix: 'bt-pools-', display_name: 'Choi Yuna' });
+  const open = await entitledPool(u, { name: unique('Design studio '), description: 'Adobe and Figma' });
+  const paused = await entitledPool(u, { name: unique('Training room '), type: 'dedicated' });
+  await api.post(`/pools/${paused.id}/pause`, { reason: 'maintenance' });
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await page.goto(S.base + '/');
+    await signIn(page, u.username, u.password);
+    await page.waitForSelector('[data-role=desktops] .desk-card');
+    assert.equal(await page.locator('[data-role=desktops] .desk-card').count(), 2);
+    const a = page.locator(`[data-pool-id="${open.id}"]`);
+    assert.equal(await a.locator('.desk-card-name').textContent(), open.name);
+    assert.equal(await a.locator('.desk-card-desc').textContent(), 'Adobe and Figma');
+    assert.equal(await a.locator('.desk-tag').first().textContent(), 'Shared pool');
+    assert.equal(await a.locator('[data-role=desktop-state]').textContent(), 'Assigned when you connect');
+    assert.equal(await a.locator('[data-role=session-state]').textContent(), 'Not connected');
+    assert.equal(await a.locator('[data-action=connect]').isEnabled(), true);
+    assert.equal(await a.locator('[data-action^=power-], [data-action=logoff]').count(), 0, 'no desktop, no session: no power or log off');
+    const p = page.locator(`[data-pool-id="${paused.id}"]`);
+    assert.equal(await p.locator('.desk-tag').first().textContent(), 'Personal desktop');
+    assert.equal(await p.locator('[data-role=pool-unavailable]').textContent(), 'Unavailable for now');
+    assert.equal(await p.locator('[data-action=connect]').isDisabled(), true);
+    assert.equal(await p.locator('[data-role=desktop-state]').textContent(), 'Not assigned yet');
+    await screenshot(page, 'user-pools');
+    // live: the pool is resumed and the page notices by itself within its 10 s refresh
+    await api.post(`/pools/${paused.id}/resume`);
+    await page.waitForSelector(`[data-pool-id="${paused.id}"] [data-action=connect]:not([disabled])`, { timeout: 15000 });
+    assert.equal(await p.locator('[data-role=pool-unavailable]').count(), 0);
+    await page.click('.lang-btn[data-lang=ko]');
+    assert.equal(await a.locator('[data-role=desktop-state]').textContent(), '접속하면 할당됨');
+    assert.equal(await a.locator('[data-action=connect]').textContent(), '접속');
+    assert.equal(await a.locator('.desk-tag').first().textContent(), '공용 풀');
+    await screenshot(page, 'user-pools-ko');
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('connect: a pool with no free desktop is explained and retried; Back returns to the list', async () => {
+  const u = await createUser(api, { prefix: 'bt-busy-' });
+  const pool = await entitledPool(u, { name: unique('Busy pool ') });
+  const b = await openBrowser();
+  try {
+    const { page } = b;
+    await page.goto(S.base + '/');
+    await signIn(page, u.username, u.password);
+    const connect = page.locator(`[data-pool-id="${pool.id}"] [data-action=connect]`);
+    await connect.click();
+    await page.waitForSelector('[data-view=console]');
+    assert.equal(await page.evaluate(() => location.hash), '#/console/' + pool.id);
+    // no agent, no desktop, no spare: 409 pool_exhausted, said plainly, and tried again later
+    await page.waitForSelector('[data-view=console][data-state=waiting]');
+    assert.equal(await page.getAttribute('[data-view=console]', 'data-reason'), 'pool_exhausted');
+    assert.equal(await page.textContent('[data-role=console-status] .console-status-text'), 'Every desktop of this pool is in use right now.');
+    assert.match(await page.textContent('[data-role=console-status] .console-status-count'), /^Next try in \d+ s$/);
+    const again = page.waitForResponse((r) => r.url().endsWith(`/pools/${pool.id}/connect`) && r.status() === 409);
+    await page.click('[data-action=console-reconnect]');
+    await again;
+    await page.waitForSelector('[data-view=console][data-state=waiting]');
+    // no session: no log off in the toolbar, and nothing to send Ctrl+Alt+Del to
+    assert.equal(await page.locator('[data-role=console-toolbar] [data-action=logoff]').isHidden(), true);
+    assert.equal(await page.locator('[data-role=console-toolbar] [data-action=ctrl-alt-del]').isDisabled(), true);
+    await screenshot(page, 'user-console-refused');
+    await page.click('[data-action=console-back]');
+    await page.waitForSelector('[data-view=console]', { state: 'detached' });
+    assert.equal(await page.evaluate(() => location.hash), '');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-action')), 'connect');
+    // the Back button of the browser closes the console too
+    await connect.click();
+    await page.waitForSelector('[data-view=console]');
+    await page.goBack();
+    await page.waitForSelector('[data-view=console]', { state: 'detached' });
+    // someone else's pool, by address: not opened, said so
+    await page.goto(S.base + '/#/console/999999999');
+    await page.waitForSelector('[data-role=desktops-error]:not([hidden])');
+    assert.match(await page.textContent('[data-role=desktops-error]'), /no longer available to you/);
+    assert.equal(await page.locator('[data-view=console]').count(), 0);
+    // the sign-in ends while the console waits: it closes with the frame and stops asking
+    await page.click(`[data-pool-id="${pool.id}"] [data-action=connect]`);
+    await page.waitForSelector('[data-view=console][data-state=waiting]');
+    await b.context.clearCookies();
+    await page.click('[data-action=console-reconnect]');
+    await page.waitForSelector('[data-view=login]');
+    assert.equal(await page.locator('[data-view=console]').count(), 0);
+    assert.equal(await page.evaluate(() => document.getElementById('app').inert), false);
+    let asked = 0;
+    page.on('request', (r) => {
+      if (r.url().includes('/connect')) asked += 1;
+    });
+    await page.waitForTimeout(2500);
+    assert.equal(asked, 0, 'no connect after the sign-in ended');
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('phone size: the pool cards and the console overlay fit 390 px', async () => {
+  const u = await createUser(api, { prefix: 'bt-phpool-', display_name: '정하늘' });
+  const pool = await entitledPool(u, { name: unique('현장 지원 데스크톱 '), description: '현장 점검용 공용 데스크톱입니다.' });
+  const b = await openBrowser({ viewport: { width: 390, height: 844 }, isMobile: true, deviceScaleFactor: 2, locale: 'ko-KR' });
+  try {
+    const { page } = b;
+    await page.goto(S.base + '/');
+    await signIn(page, u.username, u.password);
+    await page.waitForSelector(`[data-pool-id="${pool.id}"]`);
+    assert.equal(await horizontalOverflow(page), 0);
+    const card = await page.locator(`[data-pool-id="${pool.id}"]`).boundingBox();
+    assert.ok(card.x >= 0 && card.x + card.width <= 390, JSON.stringify(card));
+    await screenshot(page, 'phone-user-pools-ko');
+    await page.click(`[data-pool-id="${pool.id}"] [data-action=connect]`);
+    await page.waitForSelector('[data-view=console][data-state=waiting]');
+    assert.equal(await horizontalOverflow(page), 0);
+    assert.equal(await page.textContent('[data-role=console-status] .console-status-text'), '이 풀의 데스크톱이 모두 사용 중입니다.');
+    await screenshot(page, 'phone-user-console-refused-ko');
     assert.deepEqual(b.errors, []);
   } finally {
     await b.close();
