@@ -115,7 +115,28 @@ struct conn {
     const char *clipboard;
     bool view_only;
     bic_rows d; /* the desktop (BROKER_DESKTOP_COLS) */
+    long ttl;
+    char ticket[RANDOM_TOKEN_LEN + 1]; /* issued with the session (running desktops) */
 };
+
+/*
+ * The ticket is written in the connect transaction (one commit per connect). If the agent
+ * then cannot set the password, the client never sees the ticket and it expires unused.
+ */
+static bic_err ticket_insert(struct conn *c)
+{
+    bic_req *req = c->req;
+    unsigned char hash[32];
+    if (random_token(c->ticket) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
+    sha256_bytes(c->ticket, hash);
+    c->ttl = req->cfg->broker_ticket_ttl < 1    ? 1
+             : req->cfg->broker_ticket_ttl > 30 ? 30
+                                                : req->cfg->broker_ticket_ttl;
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_ticket_insert, NULL, P_BLOB(hash, 32),
+                        P_INT(c->session_id), P_INT(req->who.user_id), P_INT(c->desktop_id),
+                        P_STR(req->remote_addr ? req->remote_addr : ""), P_INT(c->ttl));
+    return e == BIC_E_OK ? e : fail(req, e, "cannot issue the ticket");
+}
 
 /* Why no desktop can be given now: a refusal, or progress when one is on its way. */
 static bic_err no_desktop(struct conn *c, const bic_rows *p)
@@ -317,6 +338,7 @@ static bic_err connect_tx(bic_db *db, void *arg)
     e = DB_EXEC(db, req->arena, STMT_broker_session_touch, NULL, P_STR(st), P_STR(ip), P_STR(st),
                 P_INT(c->session_id));
     if (e != BIC_E_OK) return fail(req, e, "cannot update the session");
+    if (!c->step && (e = ticket_insert(c)) != BIC_E_OK) return e;
     if (!c->new_session) return BIC_E_OK;
     return audit_write(req, "session.start", "session",
                        arena_printf(req->arena, "%lld", c->session_id), true,
@@ -330,25 +352,6 @@ static json_t *desktop_brief(const bic_rows *d)
     return json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)rows_int(d, 0, 0), "name",
                      rows_str(d, 0, 1), "state", rows_str(d, 0, 3), "phase",
                      rows_str(d, 0, 4) ? json_string(rows_str(d, 0, 4)) : json_null());
-}
-
-struct ticket_ctx {
-    bic_req *req;
-    long long session_id, desktop_id;
-    unsigned char hash[32];
-};
-
-static bic_err ticket_tx(bic_db *db, void *arg)
-{
-    struct ticket_ctx *t = arg;
-    bic_req *req = t->req;
-    long ttl = req->cfg->broker_ticket_ttl;
-    if (ttl < 1) ttl = 1;
-    if (ttl > 30) ttl = 30;
-    bic_err e = DB_EXEC(db, req->arena, STMT_ticket_insert, NULL, P_BLOB(t->hash, 32),
-                        P_INT(t->session_id), P_INT(req->who.user_id), P_INT(t->desktop_id),
-                        P_STR(req->remote_addr ? req->remote_addr : ""), P_INT(ttl));
-    return e == BIC_E_OK ? e : fail(req, e, "cannot issue the ticket");
 }
 
 static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long long desktop_id)
@@ -403,28 +406,11 @@ static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long 
                                 : "the hypervisor did not take the password");
     json_decref(result);
 
-    char ticket[RANDOM_TOKEN_LEN + 1];
-    struct ticket_ctx t = {req, c.session_id, c.desktop_id, {0}};
-    if (random_token(ticket) < 0) {
-        json_decref(sess);
-        json_decref(console);
-        return fail(req, BIC_E_INTERNAL, "no randomness");
-    }
-    sha256_bytes(ticket, t.hash);
-    e = db_tx(req->db, ticket_tx, &t);
-    if (e != BIC_E_OK) {
-        json_decref(sess);
-        json_decref(console);
-        return e;
-    }
-    long ttl = req->cfg->broker_ticket_ttl < 1    ? 1
-               : req->cfg->broker_ticket_ttl > 30 ? 30
-                                                  : req->cfg->broker_ticket_ttl;
     resp_header(req, resp, "Cache-Control: no-store");
     resp_json(req, resp, 200,
               json_pack("{s:o, s:o, s:s, s:s, s:i, s:s, s:{s:s, s:b}, s:o}", "session", sess,
-                        "desktop", desktop_brief(&c.d), "ticket", ticket, "console_path",
-                        arena_printf(req->arena, "/console/%s", ticket), "expires_in", (int)ttl,
+                        "desktop", desktop_brief(&c.d), "ticket", c.ticket, "console_path",
+                        arena_printf(req->arena, "/console/%s", c.ticket), "expires_in", (int)c.ttl,
                         "password", pw, "policy", "clipboard", c.clipboard, "view_only",
                         (int)c.view_only, "console", console));
     return BIC_E_OK;
