@@ -1,6 +1,6 @@
 // The admin portal: sign-in, then the infrastructure (Topology, Servers, Tasks, Enrollment
-// tokens), desktops (Pools, Images, Specs) and access (Users, Groups, Audit log) pages, on
-// hash routes such as #/servers/12 or #/pools/3.
+// tokens), desktops (Pools, Sessions, Images, Specs) and access (Users, Groups, Audit log)
+// pages, on hash routes such as #/servers/12 or #/pools/3.
 // A page's render() may return a function that stops what it started (live refreshes); it
 // is called when the page is left.
 import './admin-i18n.js';
@@ -16,6 +16,7 @@ import { auditPage } from './audit.js';
 import { poolsRoute } from './pools.js';
 import { imagesRoute } from './images.js';
 import { specsPage } from './specs.js';
+import { sessionsPage } from './sessions.js';
 
 const PAGES = {
   topology: { key: 'nav.topology', icon: 'topology', render: topologyPage },
@@ -23,6 +24,7 @@ const PAGES = {
   tasks: { key: 'nav.tasks', icon: 'tasks', render: tasksPage },
   tokens: { key: 'nav.tokens', icon: 'ticket', render: tokensPage },
   pools: { key: 'nav.pools', icon: 'monitor', render: poolsRoute },
+  sessions: { key: 'nav.sessions', icon: 'activity', render: sessionsPage },
   images: { key: 'nav.images', icon: 'layers', render: imagesRoute },
   specs: { key: 'nav.specs', icon: 'cpu', render: specsPage },
   users: { key: 'nav.users', icon: 'users', render: usersPage },
@@ -31,7 +33,7 @@ const PAGES = {
 };
 const SECTIONS = [
   ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens']],
-  ['nav.section.desktops', ['pools', 'images', 'specs']],
+  ['nav.section.desktops', ['pools', 'sessions', 'images', 'specs']],
   ['nav.section.access', ['users', 'groups', 'audit']],
 ];
 const DEFAULT = 'topology';

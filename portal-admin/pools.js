@@ -2,7 +2,9 @@
 // dialog (image, spec, sizes, naming pattern with a preview, placement, modules), and one
 // pool's page: provisioning progress, pause reason and last error, pause/resume, sizes and
 // settings, a new spec for every desktop, entitlements, where the next desktop would be
-// placed (or why it cannot be), and its desktops with refresh and delete.
+// placed (or why it cannot be), the session policy (clipboard, view-only, time limits,
+// client networks, sessions per user, power actions, refresh on log-off), and its desktops
+// with refresh and delete.
 import * as api from '/common/api.js';
 import { ApiError } from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy, setText } from '/common/ui.js';
@@ -155,7 +157,7 @@ function chip(kind, key, n, role) {
 
 export function poolsRoute(page, ctx, rest) {
   const id = /^\d+$/.test(rest || '') ? Number(rest) : null;
-  if (id) return poolPage(page, id);
+  if (id) return poolPage(page, id, ctx);
   return poolsList(page);
 }
 
@@ -477,9 +479,333 @@ function createPoolDialog(done) {
   return d;
 }
 
+// ---- session policy -----------------------------------------------------------------------------
+
+export const CLIPBOARD = ['off', 'in', 'out', 'both'];
+const CLIPBOARD_ICON = { off: 'x', in: 'arrowRight', out: 'arrowRight', both: 'copy' };
+// the time limits: API field (seconds) -> form field (minutes); 0 = none
+const DURATIONS = [
+  ['max_session_s', 'max_session_min', 'pool.policy.max_session', 'pool.policy.max_session_hint'],
+  ['idle_timeout_s', 'idle_timeout_min', 'pool.policy.idle_timeout', 'pool.policy.idle_timeout_hint'],
+  ['disconnect_timeout_s', 'disconnect_timeout_min', 'pool.policy.disconnect_timeout', 'pool.policy.disconnect_timeout_hint'],
+];
+const POLICY_FIELDS = ['clipboard', 'view_only', 'max_session_s', 'idle_timeout_s', 'disconnect_timeout_s', 'allowed_networks',
+  'max_sessions_per_user', 'user_power', 'refresh_on_logoff'];
+// what the API takes: time limits up to 30 days, up to 1000 sessions a user, 32 networks
+const MAX_MINUTES = 30 * 24 * 60;
+const MAX_SESSIONS = 1000;
+const MAX_NETWORKS = 32;
+// the shape of an address with an optional prefix length; the server checks the numbers
+const CIDR_SHAPE = /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/;
+
+// "10.0.0.0/8\n 192.168.0.0/16,," -> ['10.0.0.0/8', '192.168.0.0/16']
+export function splitNetworks(text) {
+  return String(text || '').split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+function minutesText(seconds) {
+  const s = Number(seconds) || 0;
+  const m = s / 60;
+  return Number.isInteger(m) ? String(m) : String(Math.round(m * 100) / 100);
+}
+
+// The form value of a policy, or {error: [field, key, args]}.
+function readPolicy(inputs) {
+  const out = {};
+  const clip = inputs.form.querySelector('input[name=clipboard]:checked');
+  out.clipboard = clip ? clip.value : 'both';
+  out.view_only = inputs.view_only.checked;
+  for (const [prop, name] of DURATIONS) {
+    const input = inputs[name];
+    const text = String(input.value).trim();
+    const bad = (input.validity && input.validity.badInput) || (text !== '' && (!/^\d+(\.\d+)?$/.test(text) || Number(text) > MAX_MINUTES));
+    if (bad) return { error: [prop, 'pool.policy.error.minutes', { max: formatNumber(MAX_MINUTES) }] };
+    out[prop] = text === '' ? 0 : Math.round(Number(text) * 60);
+  }
+  const nets = splitNetworks(inputs.allowed_networks.value);
+  const bad = nets.find((n) => !CIDR_SHAPE.test(n));
+  if (bad !== undefined) return { error: ['allowed_networks', 'pool.policy.error.cidr', { value: bad }] };
+  if (nets.length > MAX_NETWORKS) return { error: ['allowed_networks', 'pool.policy.error.networks', { max: formatNumber(MAX_NETWORKS) }] };
+  out.allowed_networks = nets;
+  const max = String(inputs.max_sessions_per_user.value).trim();
+  const badMax = inputs.max_sessions_per_user.validity && inputs.max_sessions_per_user.validity.badInput;
+  if (badMax || (max !== '' && (!/^\d+$/.test(max) || Number(max) > MAX_SESSIONS))) return { error: ['max_sessions_per_user', 'pool.policy.error.count', { max: formatNumber(MAX_SESSIONS) }] };
+  out.max_sessions_per_user = max === '' ? 0 : Number(max);
+  out.user_power = inputs.user_power.checked;
+  out.refresh_on_logoff = inputs.refresh_on_logoff.checked;
+  return { value: out };
+}
+
+function samePolicyValue(a, b) {
+  if (Array.isArray(a) || Array.isArray(b)) return JSON.stringify(a || []) === JSON.stringify(b || []);
+  return a === b;
+}
+
+// The API keeps networks as a list; an older answer may give the comma-separated text.
+function networksOf(p) {
+  const v = p && p.allowed_networks;
+  if (Array.isArray(v)) return v;
+  return splitNetworks(v);
+}
+
+/*
+ * The pool's session policy as a form: clipboard, view-only, time limits (in minutes; the API
+ * counts seconds), allowed client networks (one CIDR a line), sessions per user, power actions
+ * and refresh on log-off. Administrators save it (only what changed is sent); operators see it
+ * read-only. Errors are shown by the field they belong to, the API's 422 included.
+ * Returns {el, load(), sync(pool)}: sync takes the policy of a refreshed pool (or asks for it)
+ * while nothing has been typed.
+ */
+function policyPanel(id, canEdit) {
+  const alert = alertBox();
+  const form = h('form', { class: 'policy-form', 'data-role': 'policy-form', novalidate: true });
+  const inputs = { form };
+  const errors = {};
+  let policy = null;
+  let baseline = '';
+  let saving = false;
+  let poolType = null;
+
+  function errorSlot(name) {
+    errors[name] = h('p', { class: 'field-error', id: 'policy-err-' + name, 'data-error-for': name, role: 'alert', hidden: true });
+    return errors[name];
+  }
+
+  // clipboard: a segmented choice with a hint that follows it
+  const clipHint = h('p', { class: 'field-hint', 'data-role': 'clipboard-hint' });
+  const clipGroup = h('div', { class: 'seg', role: 'radiogroup', 'aria-labelledby': 'policy-clipboard-label' },
+    CLIPBOARD.map((v) => h('label', { class: 'seg-option', 'data-clipboard': v },
+      h('input', { type: 'radio', name: 'clipboard', value: v, disabled: !canEdit }),
+      icon(CLIPBOARD_ICON[v], v === 'out' ? 'rot-flip' : null),
+      h('span', { i18n: 'pool.policy.clipboard.' + v }))));
+  const showClipHint = () => {
+    const c = form.querySelector('input[name=clipboard]:checked');
+    setText(clipHint, 'pool.policy.clipboard.' + (c ? c.value : 'both') + '.hint');
+  };
+  clipGroup.addEventListener('change', showClipHint);
+
+  const check = (name, key, hintKey) => {
+    inputs[name] = h('input', { type: 'checkbox', name, disabled: !canEdit });
+    return h('div', { class: 'policy-check' },
+      h('label', { class: 'checkbox check-block' }, inputs[name], h('span', { i18n: key })),
+      hintKey ? h('p', { class: 'field-hint', 'data-role': name + '-hint', i18n: hintKey }) : null,
+      errorSlot(name));
+  };
+
+  const durationFields = DURATIONS.map(([prop, name, key, hint]) => {
+    inputs[name] = h('input', {
+      type: 'number', name, id: 'policy-' + name, min: '0', step: '1', inputmode: 'decimal', readonly: !canEdit,
+      'aria-describedby': 'policy-' + name + '-hint policy-err-' + prop,
+    });
+    return h('div', { class: 'field', 'data-field': prop },
+      h('label', { for: 'policy-' + name }, h('span', { i18n: key })),
+      h('div', { class: 'input-unit' }, inputs[name], h('span', { class: 'unit-label', i18n: 'pool.policy.minutes' })),
+      h('p', { class: 'field-hint', id: 'policy-' + name + '-hint', i18n: hint }),
+      errorSlot(prop));
+  });
+
+  inputs.allowed_networks = h('textarea', {
+    name: 'allowed_networks', id: 'policy-networks', rows: '4', class: 'mono-input', spellcheck: 'false', autocomplete: 'off',
+    readonly: !canEdit, i18nPlaceholder: 'pool.policy.networks_placeholder', 'aria-describedby': 'policy-networks-hint policy-err-allowed_networks',
+  });
+  inputs.max_sessions_per_user = h('input', {
+    type: 'number', name: 'max_sessions_per_user', id: 'policy-max-sessions', min: '0', step: '1', inputmode: 'numeric', readonly: !canEdit,
+    'aria-describedby': 'policy-max-sessions-hint policy-err-max_sessions_per_user',
+  });
+
+  const saveBtn = button('pool.policy.save', { type: 'submit', variant: 'primary', icon: 'check', action: 'save-policy' });
+  const resetBtn = button('pool.policy.reset', { action: 'reset-policy', onclick: () => fill(policy) });
+  const dirtyNote = h('span', { class: 'policy-dirty', 'data-role': 'policy-dirty', i18n: 'pool.policy.unsaved', hidden: true });
+
+  form.append(alert.el,
+    h('div', { class: 'policy-grid' }, h('div', { class: 'policy-col' },
+      h('fieldset', { class: 'policy-group', 'data-group': 'console' },
+        h('legend', { class: 'policy-legend' }, icon('monitor'), h('span', { i18n: 'pool.policy.group.console' })),
+        h('div', { class: 'field', 'data-field': 'clipboard' },
+          h('span', { class: 'field-label', id: 'policy-clipboard-label', i18n: 'pool.policy.clipboard' }),
+          clipGroup, clipHint, errorSlot('clipboard')),
+        check('view_only', 'pool.policy.view_only', 'pool.policy.view_only_hint')),
+      h('fieldset', { class: 'policy-group', 'data-group': 'access' },
+        h('legend', { class: 'policy-legend' }, icon('shield'), h('span', { i18n: 'pool.policy.group.access' })),
+        h('div', { class: 'field', 'data-field': 'allowed_networks' },
+          h('label', { for: 'policy-networks' }, h('span', { i18n: 'pool.policy.networks' })),
+          inputs.allowed_networks,
+          h('p', { class: 'field-hint', id: 'policy-networks-hint', i18n: 'pool.policy.networks_hint' }),
+          errorSlot('allowed_networks')),
+        h('div', { class: 'field', 'data-field': 'max_sessions_per_user' },
+          h('label', { for: 'policy-max-sessions' }, h('span', { i18n: 'pool.policy.max_sessions' })),
+          inputs.max_sessions_per_user,
+          h('p', { class: 'field-hint', id: 'policy-max-sessions-hint', i18n: 'pool.policy.max_sessions_hint' }),
+          errorSlot('max_sessions_per_user')))),
+    h('div', { class: 'policy-col' },
+      h('fieldset', { class: 'policy-group', 'data-group': 'time' },
+        h('legend', { class: 'policy-legend' }, icon('clock'), h('span', { i18n: 'pool.policy.group.time' })),
+        durationFields),
+      h('fieldset', { class: 'policy-group', 'data-group': 'desktop' },
+        h('legend', { class: 'policy-legend' }, icon('power'), h('span', { i18n: 'pool.policy.group.desktop' })),
+        check('user_power', 'pool.policy.user_power', 'pool.policy.user_power_hint'),
+        check('refresh_on_logoff', 'pool.policy.refresh_on_logoff', 'pool.policy.refresh_on_logoff_hint')))),
+    canEdit
+      ? h('div', { class: 'policy-actions' }, dirtyNote, resetBtn, saveBtn)
+      : h('p', { class: 'policy-readonly', 'data-role': 'policy-readonly' }, icon('lock'), h('span', { i18n: 'pool.policy.read_only' })));
+
+  const el = h('section', { class: 'card detail-card pool-policy', 'data-card': 'policy' },
+    cardHead('pool.policy.title', 'shield'),
+    h('p', { class: 'field-hint policy-intro', i18n: 'pool.policy.intro' }),
+    form);
+
+  const raw = () => JSON.stringify(Array.from(form.elements).map((e) => (e.type === 'checkbox' || e.type === 'radio' ? e.checked : e.value)));
+  const dirty = () => policy !== null && raw() !== baseline;
+  const showDirty = () => {
+    const d = dirty();
+    dirtyNote.hidden = !d;
+    saveBtn.disabled = !d || saving;
+    resetBtn.disabled = !d || saving;
+    el.classList.toggle('is-dirty', d);
+  };
+  form.addEventListener('input', () => {
+    clearErrors();
+    showDirty();
+  });
+  form.addEventListener('change', showDirty);
+
+  function clearErrors() {
+    for (const [name, p] of Object.entries(errors)) {
+      p.hidden = true;
+      const box = form.querySelector(`[data-field="${name}"]`);
+      if (box) box.classList.remove('has-error');
+    }
+    form.querySelectorAll('[aria-invalid]').forEach((x) => x.removeAttribute('aria-invalid'));
+    alert.hide();
+  }
+
+  function inputOf(name) {
+    if (name === 'clipboard') return form.querySelector('input[name=clipboard]:checked') || form.querySelector('input[name=clipboard]');
+    const d = DURATIONS.find(([prop]) => prop === name);
+    return inputs[d ? d[1] : name];
+  }
+
+  function fieldError(name, key, args) {
+    const p = errors[name];
+    setText(p, key, args);
+    p.hidden = false;
+    const box = form.querySelector(`[data-field="${name}"]`) || p.parentElement;
+    box.classList.add('has-error');
+    const input = inputOf(name);
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+    }
+  }
+
+  function fill(p) {
+    if (!p) return;
+    policy = p;
+    for (const r of form.querySelectorAll('input[name=clipboard]')) r.checked = r.value === (p.clipboard || 'both');
+    inputs.view_only.checked = !!p.view_only;
+    for (const [prop, name] of DURATIONS) inputs[name].value = minutesText(p[prop]);
+    inputs.allowed_networks.value = networksOf(p).join('\n');
+    inputs.max_sessions_per_user.value = String(Number(p.max_sessions_per_user) || 0);
+    inputs.user_power.checked = !!p.user_power;
+    inputs.refresh_on_logoff.checked = !!p.refresh_on_logoff;
+    showClipHint();
+    clearErrors();
+    baseline = raw();
+    el.setAttribute('data-loaded', 'true');
+    showDirty();
+  }
+
+  // which policy field an API message names ("field 'allowed_networks' ...")
+  function fieldOfMessage(msg) {
+    const m = /'([a-z_]+)'/.exec(msg || '');
+    if (m && POLICY_FIELDS.includes(m[1])) return m[1];
+    const named = POLICY_FIELDS.find((f) => new RegExp('\\b' + f + '\\b').test(msg || ''));
+    if (named) return named;
+    return /\bcidr|\bnetwork/i.test(msg || '') ? 'allowed_networks' : null;
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!canEdit || saving || !policy) return;
+    clearErrors();
+    const read = readPolicy(inputs);
+    if (read.error) {
+      fieldError(...read.error);
+      alert.show('pool.policy.error.fix');
+      return;
+    }
+    const body = {};
+    for (const f of POLICY_FIELDS) {
+      const before = f === 'allowed_networks' ? networksOf(policy) : policy[f];
+      if (!samePolicyValue(read.value[f], before)) body[f] = read.value[f];
+    }
+    if (!Object.keys(body).length) {
+      fill(policy);
+      return;
+    }
+    saving = true;
+    const done = busy(saveBtn, 'common.saving');
+    try {
+      const saved = await api.patch(`/pools/${id}/policy`, body);
+      fill(saved && saved.policy ? saved.policy : saved);
+      toast('pool.policy.saved');
+    } catch (e) {
+      const f = e instanceof ApiError && e.status === 422 ? fieldOfMessage(e.message) : null;
+      // "allowed_networks[1] is not ...": name the network itself
+      const at = /allowed_networks\[(\d+)\]/.exec(e.message || '');
+      if (f === 'allowed_networks' && at && body.allowed_networks && body.allowed_networks[Number(at[1])] !== undefined) {
+        fieldError(f, 'pool.policy.error.cidr', { value: body.allowed_networks[Number(at[1])] });
+        alert.show('pool.policy.error.fix');
+      } else if (f) {
+        fieldError(f, 'pool.policy.error.server', { detail: e.message });
+        alert.show('pool.policy.error.fix');
+      } else {
+        alert.showError(e, SHOW_MESSAGE);
+      }
+    } finally {
+      saving = false;
+      done();
+      showDirty();
+    }
+  });
+
+  async function load() {
+    try {
+      fill(await api.get(`/pools/${id}/policy`));
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return; // the pool is gone: the page says so
+      alert.showError(e, SHOW_MESSAGE);
+    }
+  }
+
+  return {
+    el,
+    load,
+    // a refreshed pool: its type, and its policy while nothing has been typed here
+    sync(pool) {
+      if (pool.type !== poolType) {
+        poolType = pool.type;
+        const floating = pool.type === 'floating';
+        inputs.refresh_on_logoff.disabled = !canEdit || !floating;
+        setText(form.querySelector('[data-role=refresh_on_logoff-hint]'), floating ? 'pool.policy.refresh_on_logoff_hint' : 'pool.policy.refresh_on_logoff_dedicated');
+      }
+      if (!policy || saving || dirty()) return;
+      if (pool.policy) {
+        if (JSON.stringify(pool.policy) !== JSON.stringify(policy)) fill(pool.policy);
+        return;
+      }
+      // a pool answer without its policy: ask for it (kept only if nothing was typed meanwhile)
+      const seen = raw();
+      api.get(`/pools/${id}/policy`).then((p) => {
+        if (!saving && raw() === seen && JSON.stringify(p) !== JSON.stringify(policy)) fill(p);
+      }).catch(() => {});
+    },
+  };
+}
+
 // ---- one pool -----------------------------------------------------------------------------------
 
-function poolPage(page, id) {
+function poolPage(page, id, ctx) {
   const alert = alertBox();
   const live = liveBadge();
   const crumbBox = h('div');
@@ -513,6 +839,7 @@ function poolPage(page, id) {
   const entOnly = latest();
   let lastResults = [];
   const finder = searchBox('pool.ent.search', (v) => findPrincipals(v), 'ent-search');
+  const policy = policyPanel(id, !!(ctx && ctx.user && ctx.user.role === 'admin'));
 
   page.append(crumbBox, head, alert.el, banners, progress,
     h('div', { class: 'pool-grid' },
@@ -527,6 +854,7 @@ function poolPage(page, id) {
           entAlert.el, finder.el, entResults, entList)),
       h('section', { class: 'card detail-card', 'data-card': 'settings' },
         cardHead('pool.settings.title', 'wrench'), props)),
+    policy.el,
     h('section', { class: 'card detail-card pool-desktops', 'data-card': 'desktops' },
       cardHead('pool.desktops.title', 'monitor', null, deskCount),
       deskTable.el, deskPager.el));
@@ -534,6 +862,7 @@ function poolPage(page, id) {
   const poller = new Poller(page, refresh, () => (pool && isWorking(pool) ? LIVE_MS : DETAIL_IDLE_MS));
   poller.now();
   loadEntitlements();
+  policy.load();
   return () => poller.stop();
 
   async function refresh() {
@@ -554,6 +883,7 @@ function poolPage(page, id) {
     renderBanners();
     renderProgress();
     renderSettings();
+    policy.sync(pool);
     await Promise.all([loadDesktops(), loadPlacement()]);
     live.mark();
   }
