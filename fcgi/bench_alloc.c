@@ -13,10 +13,10 @@ struct bench_thread {
     int index;
     double deadline; /* monotonic seconds */
     pthread_t tid;
-    double *ms;      /* one latency per allocation, malloc'ed */
+    double *ms; /* one latency per allocation, malloc'ed */
     size_t n, cap;
     long resets, errors;
-    int failed;      /* could not connect */
+    int failed; /* could not connect */
 };
 
 struct take_ctx {
@@ -39,7 +39,8 @@ static bic_err take_one(bic_db *db, void *arg)
     bic_err e = DB_EXEC0(db, c->a, STMT_bench_alloc_pick, &r);
     if (e != BIC_E_OK) return e;
     if (r.nrows == 0) return BIC_E_NOT_FOUND;
-    e = DB_EXEC(db, c->a, STMT_bench_alloc_take, NULL, P_INT(c->taken_by), P_INT(rows_int(&r, 0, 0)));
+    e = DB_EXEC(db, c->a, STMT_bench_alloc_take, NULL, P_INT(c->taken_by),
+                P_INT(rows_int(&r, 0, 0)));
     if (e != BIC_E_OK) return e;
     return db_affected(db) == 1 ? BIC_E_OK : BIC_E_CONFLICT; /* the row lock was ours */
 }
@@ -143,7 +144,8 @@ int bench_alloc_run(const bic_config *cfg, int argc, char **argv)
     double deadline = now_s() + (double)seconds, start = now_s();
     long started = 0;
     for (; started < threads; started++) {
-        t[started] = (struct bench_thread){.cfg = cfg, .index = (int)started + 1, .deadline = deadline};
+        t[started] =
+            (struct bench_thread){.cfg = cfg, .index = (int)started + 1, .deadline = deadline};
         if (pthread_create(&t[started].tid, NULL, bench_thread_main, &t[started])) break;
     }
     for (long i = 0; i < started; i++)

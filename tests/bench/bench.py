@@ -9,8 +9,10 @@ Environment: BENCH_LOGINS (2000) distinct users signing in, BENCH_THREADS (8) co
 clients, BENCH_USERS (100000) users in the database for the list endpoints, BENCH_FLEET (1000)
 servers and BENCH_FLEET_DESKTOPS (100) desktops each for `bic-agent --fleet`, BENCH_FLEET_SECONDS
 (60) of measured wall time, BENCH_PROV_SERVERS (20) servers and BENCH_PROV_DESKTOPS (500)
-desktops for the provisioning bench, BENCH_ONLY (unset: all) a comma list of sections to run
-(argon2, logins, lists, provisioning, fleet, heartbeats, health).
+desktops for the provisioning bench, BENCH_BROKER_SERVERS (6), BENCH_BROKER_DESKTOPS (200) and
+BENCH_BROKER_SECONDS (10) for the broker bench, BENCH_CONSOLE_ROUNDS (10) console opens on a real
+QEMU desktop, BENCH_ONLY (unset: all) a comma list of sections to run (argon2, logins, lists,
+provisioning, broker, fleet, heartbeats, health).
 
 Heartbeat ingest is measured twice:
   fleet:      the real agent code (`build/bic-agent --fleet 1000 --desktops 100`, release build) on
@@ -404,6 +406,407 @@ def provisioning_bench(stack, admin, cafile, var):
             proc.wait()
 
 
+def stop_process(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def user_login(port, cafile, username, password):
+    """A Conn signed in as username, with its CSRF token in .csrf."""
+    conn = Conn(port, cafile)
+    s, body = conn.request("GET", "/api/v1/auth/csrf")
+    assert s == 200, body
+    s, body = conn.request("POST", "/api/v1/auth/login", {"username": username, "password": password},
+                           {"X-CSRF-Token": json.loads(body)["csrf_token"]})
+    assert s == 200, (username, s, body)
+    conn.csrf = json.loads(body)["csrf_token"]
+    return conn
+
+
+def pool_connect(conn, pool_id, timeout=60.0):
+    """POST /pools/{id}/connect until it answers 200 (202: wait retry_after_ms). Returns the
+    answer's JSON; raises on a refusal or when timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s, body = conn.request("POST", "/api/v1/pools/%d/connect" % pool_id, {}, {"X-CSRF-Token": conn.csrf})
+        j = json.loads(body) if body else {}
+        if s == 200:
+            return j
+        if s != 202 or time.monotonic() > deadline:
+            raise RuntimeError("connect to pool %d: %d %s" % (pool_id, s, body[:300]))
+        time.sleep(j.get("retry_after_ms", 1000) / 1000.0)
+
+
+def db_status(var):
+    """A few of MariaDB's global counters: statements, explicit commits, redo log writes (each
+    ends with a flush to disk at innodb_flush_log_at_trx_commit=1)."""
+    out = subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(var, "run", "mysqld.sock"), "-u", "root",
+                          "-N", "-B", "-e", "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                          "('Questions', 'Com_commit', 'Innodb_log_writes')"],
+                         check=True, capture_output=True, text=True).stdout
+    return {k: int(v) for k, v in (line.split("\t") for line in out.splitlines() if line)}
+
+
+def bench_alloc(ini, threads, seconds):
+    """`bicd bench-alloc` against the stack's MariaDB: the raw SKIP LOCKED allocation rate."""
+    out = subprocess.run([os.path.join(REPO, "build", "bicd"), "-c", ini, "bench-alloc", "--threads", str(threads),
+                          "--seconds", str(seconds), "--rows", "10000"], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
+def broker_bench(stack, admin, cafile, var):
+    """The connection broker on a test-driver fleet: a floating pool of BENCH_BROKER_DESKTOPS
+    ready desktops on BENCH_BROKER_SERVERS servers, as many users entitled through one group.
+    Every user signs in and connects once (a desktop is allocated, a session starts); then the
+    users connect again (new ticket and VNC password for the same session, one synchronous agent
+    call each) from 8 and 16 clients for BENCH_BROKER_SECONDS each. The raw allocation
+    transaction (`bicd bench-alloc`) on the same MariaDB is the bound."""
+    n = int(os.environ.get("BENCH_BROKER_SERVERS", "6"))
+    want_desktops = int(os.environ.get("BENCH_BROKER_DESKTOPS", "200"))
+    window = float(os.environ.get("BENCH_BROKER_SECONDS", "10"))
+    ini = os.path.join(var, "etc", "bicd.ini")
+    bb = admin.post("/api/v1/building-blocks", {"name": "bench-broker"}).json["id"]
+    mods = []
+    for i in range((n + 9) // 10):
+        r = admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "b%02d" % i, "max_servers": 10})
+        assert r.status == 201, r
+        mods.append(r.json["id"])
+    token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb}).json["token"]
+    store = os.path.join(var, "images")
+    os.makedirs(store, exist_ok=True)
+    bictest.make_golden_qcow2(os.path.join(store, "broker-golden.qcow2"))
+    img = admin.post("/api/v1/images", {"name": "broker-golden"}).json["id"]
+    v = admin.post("/api/v1/images/%d/versions" % img, {"path": "broker-golden.qcow2"}).json["id"]
+    admin.post("/api/v1/image-versions/%d/publish" % v)
+    spec = admin.post("/api/v1/specs", {"name": "broker-spec", "vcpus": 2, "memory_mib": 2048,
+                                        "disk_gib": 20}).json["id"]
+    fleet_dir = os.path.join(var, "broker-fleet")
+    os.makedirs(fleet_dir, exist_ok=True)
+    env = dict(os.environ, BIC_AGENT_CCC_URL="https://127.0.0.1:%d" % stack.https_port, BIC_AGENT_CA_FILE=cafile,
+               BIC_AGENT_TOKEN=token, BIC_AGENT_STATE_DIR=os.path.join(fleet_dir, "state"),
+               BIC_AGENT_LISTEN="127.0.0.1:0", BIC_AGENT_MACHINE_ID="bench-broker-machine",
+               BIC_AGENT_HOSTNAME="bench-broker",
+               BIC_AGENT_ROOT_PREFIX=os.path.join(REPO, "tests", "fixtures", "sysroot-2socket"))
+    for k in ("BIC_AGENT_HEARTBEAT_INTERVAL", "BIC_AGENT_ADVERTISE_URL", "BIC_AGENT_LIBVIRT_URI"):
+        env.pop(k, None)
+    with open(os.path.join(fleet_dir, "fleet.log"), "ab") as log:
+        proc = subprocess.Popen([os.path.join(REPO, "build", "bic-agent"), "--fleet", str(n), "--desktops", "0",
+                                 "run"], env=env, stdout=log, stderr=log)
+    try:
+        def online():
+            return sum(1 for m in mods for s in admin.get("/api/v1/servers?module=%d&limit=100" % m).json["items"]
+                       if s["state"] == "online") == n
+        assert bictest.wait_until(online, timeout=120, step=0.5), "the broker fleet did not come online"
+        r = admin.post("/api/v1/pools", {"name": "bench-broker", "type": "floating", "image_id": img,
+                                         "spec_id": spec, "min_size": want_desktops, "max_size": want_desktops,
+                                         "name_pattern": "brk-{n:5}", "modules": mods})
+        assert r.status == 201, r
+        pool = r.json["id"]
+        t_pool = time.monotonic()
+
+        # users and their group, entitled to the pool (while the desktops are provisioned)
+        t = time.monotonic()
+        gid = admin.post("/api/v1/groups", {"name": "bench-broker"}).json["id"]
+        names = ["broker%04d" % i for i in range(want_desktops)]
+        lock = threading.Lock()
+
+        def make_users(part):
+            c = bictest.Client(var)
+            c.cookies, c.csrf = dict(admin.cookies), admin.csrf
+            for name in part:
+                r = c.post("/api/v1/users", {"username": name, "password": PASSWORD, "role": "user"})
+                assert r.status == 201, r
+                r = c.put("/api/v1/groups/%d/members/%d" % (gid, r.json["id"]))
+                assert r.status in (200, 204), r
+        ths = [threading.Thread(target=make_users, args=(names[i::4],)) for i in range(4)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        r = admin.put("/api/v1/pools/%d/entitlements/groups/%d" % (pool, gid))
+        assert r.status in (200, 201, 204), r
+        row("broker: %d users in one entitled group" % want_desktops, time.monotonic() - t, "s", note="setup")
+
+        ready = bictest.wait_until(lambda: admin.get("/api/v1/pools/%d" % pool).json["counts"]["ready"]
+                                   == want_desktops, timeout=max(120, want_desktops), step=0.5)
+        assert ready, admin.get("/api/v1/pools/%d" % pool).json
+        row("broker: %d desktops ready on %d test-driver servers" % (want_desktops, n), time.monotonic() - t_pool,
+            "s", note="setup (pool created -> all ready; users were made meanwhile)")
+
+        # every user signs in, then connects once: a desktop is allocated and a session starts
+        users = [None] * want_desktops
+        t = time.monotonic()
+
+        def sign_in(idx):
+            for i in idx:
+                users[i] = user_login(stack.https_port, cafile, names[i], PASSWORD)
+        ths = [threading.Thread(target=sign_in, args=(range(i, want_desktops, THREADS),)) for i in range(THREADS)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        assert all(users), "not every broker user signed in"
+        row("broker: %d users signed in" % want_desktops, time.monotonic() - t, "s", note="setup")
+
+        pids = {}
+        for name, f in (("bicd", "bicd.pid"), ("mariadbd", "mariadbd.pid"), ("nginx", "nginx.pid")):
+            with open(os.path.join(var, "run", f)) as fh:
+                pids[name] = fh.read().strip()
+        with open("/proc/%s/task/%s/children" % (pids["nginx"], pids["nginx"])) as fh:
+            nginx_workers = fh.read().split()
+
+        def cpu_now():
+            """CPU seconds used so far by each process of the path (nginx: its workers)."""
+            out = {k: cpu_seconds(p) for k, p in pids.items() if k != "nginx"}
+            out["nginx"] = sum(cpu_seconds(w) for w in nginx_workers)
+            out["fleet"] = cpu_seconds(proc.pid)
+            t = os.times()
+            out["client"] = t.user + t.system
+            out.update(db_status(var))
+            return out
+
+        connect_path = "/api/v1/pools/%d/connect" % pool
+
+        def run_connects(clients, plan, seconds=None):
+            """clients threads; plan[i] is thread i's list of user indexes. Without seconds each
+            user connects once; with seconds the threads cycle through their users until time is
+            up. Returns (connects answered 200, wall s, their latencies, {failure: count}, CPU s
+            per process, MariaDB counter deltas, {user: session id}, ms in bicd per connect)."""
+            lat, errors, sessions = [], {}, {}
+            before = cpu_now()
+            deadline = time.monotonic() + seconds if seconds else None
+
+            def client(mine):
+                k, my_lat, my_err = 0, [], {}
+                while mine:
+                    if deadline is None and k == len(mine):
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    u = mine[k % len(mine)]
+                    k += 1
+                    c = users[u]
+                    t1 = time.monotonic()
+                    s, body = c.request("POST", connect_path, {}, {"X-CSRF-Token": c.csrf})
+                    dt = time.monotonic() - t1
+                    j = json.loads(body) if body else {}
+                    if s == 200 and j.get("ticket"):
+                        my_lat.append(dt)
+                        sid = j["session"]["id"]
+                        with lock:
+                            if sessions.setdefault(u, sid) != sid:
+                                my_err["session changed"] = my_err.get("session changed", 0) + 1
+                    else:
+                        key = "%d %s" % (s, (j.get("error") or {}).get("reason") or (j.get("progress") or {})
+                                         .get("step") or "")
+                        my_err[key] = my_err.get(key, 0) + 1
+                with lock:
+                    lat.extend(my_lat)
+                    for key, v in my_err.items():
+                        errors[key] = errors.get(key, 0) + v
+            access = os.path.join(var, "log", "bicd-access.log")
+            start_at = os.path.getsize(access)
+            ths = [threading.Thread(target=client, args=(plan[i],)) for i in range(clients)]
+            t = time.monotonic()
+            for th in ths:
+                th.start()
+            for th in ths:
+                th.join()
+            wall = time.monotonic() - t
+            after = cpu_now()
+            used = {k: after[k] - before[k] for k in after}
+            db = {k: used.pop(k) for k in ("Questions", "Com_commit", "Innodb_log_writes")}
+            in_bicd = []  # how long a bicd worker held each connect, from bicd's access log
+            with open(access, errors="replace") as f:
+                f.seek(start_at)
+                for line in f:
+                    if connect_path in line:
+                        try:
+                            in_bicd.append(json.loads(line)["ms"])
+                        except (ValueError, KeyError):
+                            pass
+            return len(lat), wall, lat, errors, used, db, sessions, in_bicd
+
+        # the bound: bicd holds one MariaDB connection per worker thread, so the raw rate with
+        # as many threads as bicd has workers; 8 and 16 threads for comparison
+        workers = int(stack.env.get("BIC_THREADS", "4"))
+        raw = {}
+        for c in sorted({workers, 8, 16}):
+            before = db_status(var)["Innodb_log_writes"]
+            raw[c] = bench_alloc(ini, c, 5)
+            writes = (db_status(var)["Innodb_log_writes"] - before) / max(raw[c]["allocations"], 1)
+            row("broker: raw SKIP LOCKED allocations/s, %d threads (bicd bench-alloc)" % c, raw[c]["per_s"], "1/s",
+                note="p50 %.2f ms, p99 %.2f ms, %.2f redo log writes each"
+                % (raw[c]["p50_ms"], raw[c]["p99_ms"], writes))
+        bound, bound_name = raw[workers]["per_s"], "raw allocations/s, %d threads = bicd's workers" % workers
+
+        plan = [list(range(i, want_desktops, THREADS)) for i in range(THREADS)]
+        done, wall, lat, errors, used, db, first, in_bicd = run_connects(THREADS, plan)
+        assert done == want_desktops, errors
+        live, after = [], 0
+        while True:
+            got = admin.get("/api/v1/sessions?state=live&pool=%d&limit=100&after=%d" % (pool, after))
+            assert got.status == 200, got
+            live += got.json["items"]
+            if not got.json.get("next_after"):
+                break
+            after = got.json["next_after"]
+        assert len(live) == want_desktops, "%d live sessions for %d users" % (len(live), want_desktops)
+        assert len({x["desktop"]["id"] for x in live}) == want_desktops, "two sessions share a desktop"
+        assert len(set(first.values())) == want_desktops, "users share a session"
+        row("broker: first connects/s (allocate + session + agent call + ticket), %d clients" % THREADS,
+            done / wall, "1/s", bound, bound_name)
+        row("broker: first connect p50", pct(lat, 50) * 1000, "ms",
+            note="in bicd p50 %.1f ms" % pct(in_bicd, 50) if in_bicd else "")
+        row("broker: first connect p99", pct(lat, 99) * 1000, "ms")
+        row("  MariaDB statements per first connect", db["Questions"] / max(done, 1), "stmts",
+            note="%.2f commits, %.2f redo log writes" % (db["Com_commit"] / max(done, 1),
+                                                         db["Innodb_log_writes"] / max(done, 1)))
+
+        for clients in (8, 16):
+            plan = [list(range(i, want_desktops, clients)) for i in range(clients)]
+            done, wall, lat, errors, used, db, seen, in_bicd = run_connects(clients, plan, window)
+            for u, sid in seen.items():
+                if first[u] != sid:
+                    errors["session changed"] = errors.get("session changed", 0) + 1
+            label = "%d clients, %d live sessions, %.0f s" % (clients, want_desktops, wall)
+            row("broker: reconnects/s (%s)" % label, done / wall, "1/s", bound, bound_name)
+            row("broker: reconnect p50, %d clients" % clients, pct(lat, 50) * 1000, "ms",
+                note="in bicd p50 %.1f ms, p99 %.1f ms (a worker is held that long)"
+                     % (pct(in_bicd, 50), pct(in_bicd, 99)) if in_bicd else "")
+            row("broker: reconnect p99, %d clients" % clients, pct(lat, 99) * 1000, "ms")
+            notes = {"fleet": "bic-agent --fleet answers desktop.console", "nginx": "TLS, proxying",
+                     "client": "the Python clients (TLS, JSON): load generator"}
+            for k in ("bicd", "mariadbd", "nginx", "fleet", "client"):
+                row("  %s CPU ms per reconnect, %d clients" % (k, clients), used[k] / max(done, 1) * 1000, "ms",
+                    note=notes.get(k, ""))
+            row("  CPU of the whole path per reconnect, %d clients" % clients,
+                sum(used.values()) / max(done, 1) * 1000, "ms",
+                note="%.0f %% of the machine's %d cores busy" % (100 * sum(used.values()) / wall / os.cpu_count(),
+                                                                 os.cpu_count()))
+            row("  MariaDB statements per reconnect, %d clients" % clients, db["Questions"] / max(done, 1), "stmts",
+                note="%.2f commits, %.2f redo log writes" % (db["Com_commit"] / max(done, 1),
+                                                             db["Innodb_log_writes"] / max(done, 1)))
+            if errors:
+                row("broker: reconnects not answered 200, %d clients" % clients, sum(errors.values()), "count",
+                    note=json.dumps(errors))
+        # leave the stack as it was for the next sections: the pool is deleted while its agents run
+        if admin.delete("/api/v1/pools/%d" % pool).status == 202:
+            bictest.wait_until(lambda: admin.get("/api/v1/pools/%d" % pool).status == 404,
+                               timeout=max(120, want_desktops), step=0.5)
+    finally:
+        stop_process(proc)
+
+
+def console_bench(stack, admin, cafile, var):
+    """Ticket to first frame on a real QEMU desktop (qemu:///system): connect, open
+    wss://.../console/<ticket> through nginx with the user's cookie and Origin, authenticate
+    with the one-time VNC password and read the first full frame (tests/lib/rfb.py)."""
+    import rfb
+    ok, started, why = bictest.ensure_libvirtd()
+    if not ok:
+        print("  broker console bench skipped: %s" % why, flush=True)
+        return
+    rounds = max(2, int(os.environ.get("BENCH_CONSOLE_ROUNDS", "10")))
+    tag = "bcq%d" % os.getpid()
+    pool_dir = os.path.join("/var/lib/bic", tag)
+    bb = admin.post("/api/v1/building-blocks", {"name": "bench-console"}).json["id"]
+    mod = admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "c1", "max_servers": 10}).json["id"]
+    token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb}).json["token"]
+    store = os.path.join(var, "images")
+    os.makedirs(store, exist_ok=True)
+    bictest.make_golden_qcow2(os.path.join(store, "console-golden.qcow2"))
+    img = admin.post("/api/v1/images", {"name": "console-golden"}).json["id"]
+    v = admin.post("/api/v1/images/%d/versions" % img, {"path": "console-golden.qcow2"}).json["id"]
+    admin.post("/api/v1/image-versions/%d/publish" % v)
+    spec = admin.post("/api/v1/specs", {"name": "console-spec", "vcpus": 1, "memory_mib": 256,
+                                        "disk_gib": 1}).json["id"]
+    agent_dir = os.path.join(var, "console-agent")
+    os.makedirs(agent_dir, exist_ok=True)
+    env = dict(os.environ, BIC_AGENT_CCC_URL="https://127.0.0.1:%d" % stack.https_port, BIC_AGENT_CA_FILE=cafile,
+               BIC_AGENT_TOKEN=token, BIC_AGENT_STATE_DIR=os.path.join(agent_dir, "state"),
+               BIC_AGENT_LISTEN="127.0.0.1:0", BIC_AGENT_MACHINE_ID=tag + "-machine", BIC_AGENT_HOSTNAME=tag,
+               BIC_AGENT_LIBVIRT_URI="qemu:///system", BIC_AGENT_STORAGE_POOL=tag, BIC_AGENT_IMAGE_DIR=pool_dir,
+               # this machine's KVM aborts QEMU on guest CPU setup: TCG unless told otherwise
+               BIC_AGENT_DOMAIN_TYPE=os.environ.get("BENCH_DOMAIN_TYPE", "qemu"))
+    for k in ("BIC_AGENT_HEARTBEAT_INTERVAL", "BIC_AGENT_ADVERTISE_URL"):
+        env.pop(k, None)
+    with open(os.path.join(agent_dir, "agent.log"), "ab") as log:
+        proc = subprocess.Popen([os.path.join(REPO, "build", "bic-agent"), "run"], env=env, stdout=log, stderr=log)
+    pool = None
+    try:
+        r = admin.post("/api/v1/users", {"username": "console-user", "password": PASSWORD, "role": "user"})
+        assert r.status == 201, r
+        uid = r.json["id"]
+        assert bictest.wait_until(lambda: any(s["state"] == "online" for s in admin.get(
+            "/api/v1/servers?module=%d&limit=10" % mod).json["items"]), timeout=60, step=0.5), "agent not online"
+        r = admin.post("/api/v1/pools", {"name": "bench-console", "type": "floating", "image_id": img,
+                                         "spec_id": spec, "min_size": 1, "max_size": 1,
+                                         "name_pattern": tag + "-{n:2}", "modules": [mod]})
+        assert r.status == 201, r
+        pool = r.json["id"]
+        assert admin.put("/api/v1/pools/%d/entitlements/users/%d" % (pool, uid)).status in (200, 201, 204)
+        t = time.monotonic()
+
+        def running():  # ready, and reported running by the agent's heartbeat
+            return [d for d in admin.get("/api/v1/pools/%d/desktops" % pool).json["items"]
+                    if d["phase"] == "ready" and d["present"] and d["state"] == "running"]
+        assert bictest.wait_until(running, timeout=180, step=0.5), admin.get("/api/v1/pools/%d" % pool).json
+        row("console: QEMU desktop ready (TCG linked clone)", time.monotonic() - t, "s", note="setup")
+        conn = user_login(stack.https_port, cafile, "console-user", PASSWORD)
+        connect_s, open_s, frame_s, total_s, lit = [], [], [], [], []
+        for k in range(rounds):
+            t0 = time.monotonic()
+            j = pool_connect(conn, pool)
+            t1 = time.monotonic()
+            cookie = "; ".join("%s=%s" % kv for kv in conn.cookies.items())
+            ws = rfb.ws_connect("wss://127.0.0.1:%d%s" % (stack.https_port, j["console_path"]), origin=conn.origin,
+                                cookie=cookie, timeout=10)
+            t_open = time.monotonic()
+            try:
+                w, h, secs, frac = rfb.rfb_first_frame(ws, j["password"], timeout=10)
+            finally:
+                ws.close()
+            t2 = time.monotonic()
+            if k == 0:
+                row("console: first connect after ready (ticket issued)", (t1 - t0) * 1000, "ms",
+                    note="desktop %s, %dx%d" % (j["desktop"]["name"], w, h))
+                continue
+            connect_s.append(t1 - t0)
+            open_s.append(t_open - t1)
+            frame_s.append(t2 - t1)
+            total_s.append(t2 - t0)
+            lit.append(frac)
+        row("console: connect (new ticket + VNC password) p50", pct(connect_s, 50) * 1000, "ms",
+            note="%d reconnects" % len(connect_s))
+        row("console: ticket -> websocket open p50 (TLS, ticket check, proxy to QEMU)", pct(open_s, 50) * 1000, "ms")
+        row("console: ticket -> first full frame p50 (nginx wss, RFB auth)", pct(frame_s, 50) * 1000, "ms")
+        row("console: ticket -> first full frame max", max(frame_s) * 1000, "ms")
+        row("console: click -> first frame p50", pct(total_s, 50) * 1000, "ms",
+            note="lit pixels %.1f %%" % (100 * statistics.median(lit)))
+        assert min(lit) > 0, "a first frame was blank: %s" % lit
+    finally:
+        if pool:
+            admin.delete("/api/v1/pools/%d" % pool)
+            bictest.wait_until(lambda: admin.get("/api/v1/pools/%d" % pool).status == 404, timeout=60, step=0.5)
+        stop_process(proc)
+        for args in (("pool-destroy", tag), ("pool-undefine", tag)):
+            subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True)
+        subprocess.run(["rm", "-rf", pool_dir])
+        if started:
+            try:
+                with open("/run/libvirtd.pid") as f:
+                    os.kill(int(f.read().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+
+
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or None
 
 
@@ -419,6 +822,8 @@ def main():
     stack.env["BIC_LOGIN_BURST"] = "100000"
     stack.env["BIC_AGENTS_RATE"] = "100000r/s"
     stack.env["BIC_AGENTS_BURST"] = "100000"
+    for k in ("BIC_BROKER_TICKET_TTL", "BIC_BROKER_CLIENT_GRACE"):
+        stack.env.pop(k, None)  # the product's defaults, not the tests' short ones
     stack.up()
     var = stack.var
     cafile = os.path.join(var, "tls", "cert.pem")
@@ -493,6 +898,11 @@ def main():
         # --- linked-clone provisioning on the test driver ---------------------------
         if want("provisioning"):
             provisioning_bench(stack, c, cafile, var)
+
+        # --- the connection broker: allocation, reconnects, console -----------------
+        if want("broker"):
+            broker_bench(stack, c, cafile, var)
+            console_bench(stack, c, cafile, var)
 
         # --- heartbeat ingest, real agent code: bic-agent --fleet ----------------
         if want("fleet"):
