@@ -221,7 +221,9 @@ static bic_err desktop_progress(struct conn *c, long long task_id)
             if (!strcmp(ts, "succeeded") && rows_int(&t, 0, 2)) return BIC_E_OK;
         }
     }
-    char *params = json_dumps(json_pack("{s:s}", "uuid", rows_str(d, 0, 2)), JSON_COMPACT);
+    json_t *pj = json_pack("{s:s}", "uuid", rows_str(d, 0, 2));
+    char *params = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+    json_decref(pj);
     bic_err e = params ? DB_EXEC(req->db, req->arena, STMT_task_insert, NULL,
                                  P_INT(rows_int(d, 0, 6)), P_STR("domain.start"), P_STR(params),
                                  P_INT(req->cfg->agents_task_max_attempts), P_STR("broker"))
@@ -547,7 +549,9 @@ static bic_err power_tx(bic_db *db, void *arg)
     const char *type = !strcmp(c->action, "start")      ? "domain.start"
                        : !strcmp(c->action, "shutdown") ? "domain.shutdown"
                                                         : "domain.reboot";
-    char *params = json_dumps(json_pack("{s:s}", "uuid", rows_str(&d, 0, 1)), JSON_COMPACT);
+    json_t *pj = json_pack("{s:s}", "uuid", rows_str(&d, 0, 1));
+    char *params = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+    json_decref(pj);
     e = params ? DB_EXEC(db, req->arena, STMT_task_insert, NULL, P_INT(rows_int(&d, 0, 2)),
                          P_STR(type), P_STR(params), P_INT(req->cfg->agents_task_max_attempts),
                          P_STR(req->who.username))
