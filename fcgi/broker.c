@@ -100,24 +100,12 @@ int broker_agent_call(const bic_config *cfg, long long server_id, const char *li
         json_decref(params);
         return -1;
     }
-    char nonce[RANDOM_TOKEN_LEN + 1];
-    if (random_token(nonce) < 0) {
-        snprintf(err, errlen, "no randomness");
-        json_decref(params);
-        return -1;
-    }
-    json_t *body = json_pack("{s:i, s:I, s:s, s:o, s:I, s:s}", "task_id", 0, "server_id",
-                             (json_int_t)server_id, "type", type, "params", params, "issued_at",
-                             (json_int_t)time(NULL), "nonce", nonce);
-    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    char sig[89], sig_header[128], url[512];
-    if (!txt || sign_b64(txt, strlen(txt), sig) < 0) {
-        free(txt);
+    char sig_header[128], url[512];
+    char *txt = sign_task_envelope(0, server_id, type, params, sig_header);
+    if (!txt) {
         snprintf(err, errlen, "cannot sign the call");
         return -1;
     }
-    snprintf(sig_header, sizeof(sig_header), "X-BIC-Signature: %s", sig);
     snprintf(url, sizeof(url), "%s/v1/call", listen_url);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, sig_header);

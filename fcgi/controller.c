@@ -124,15 +124,9 @@ static bic_err claim_tx(bic_db *db, void *arg)
         const char *base = rows_str(&rows, i, 6);
         json_error_t jerr;
         json_t *params = json_loads(rows_str(&rows, i, 3), 0, &jerr);
-        char nonce[RANDOM_TOKEN_LEN + 1];
-        if (random_token(nonce) < 0) return BIC_E_INTERNAL;
-        json_t *body = json_pack("{s:I, s:I, s:s, s:o, s:I, s:s}", "task_id", (json_int_t)p->id,
-                                 "server_id", (json_int_t)p->server_id, "type",
-                                 rows_str(&rows, i, 2), "params", params ? params : json_object(),
-                                 "issued_at", (json_int_t)time(NULL), "nonce", nonce);
-        char *txt = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        p->body = arena_strdup(d->a, txt);
+        char *txt = sign_task_envelope(p->id, p->server_id, rows_str(&rows, i, 2), params,
+                                       p->sig_header);
+        p->body = txt ? arena_strdup(d->a, txt) : NULL;
         free(txt);
         p->url = base && *base ? arena_printf(d->a, "%s/v1/tasks", base) : NULL;
         e = DB_EXEC(db, d->a, STMT_task_mark_sent, NULL, P_INT(p->id));
@@ -151,13 +145,11 @@ static void push_all(struct due *d)
             snprintf(p->error, sizeof(p->error), "the agent gave no listen_url");
             continue;
         }
-        char sig[89];
-        if (sign_b64(p->body, strlen(p->body), sig) < 0) {
+        if (!p->body) {
             p->rc = CURLE_SSL_ENGINE_INITFAILED;
             snprintf(p->error, sizeof(p->error), "cannot sign the task");
             continue;
         }
-        snprintf(p->sig_header, sizeof(p->sig_header), "X-BIC-Signature: %s", sig);
         p->headers = curl_slist_append(NULL, "Content-Type: application/json");
         p->headers = curl_slist_append(p->headers, p->sig_header);
         p->easy = curl_easy_init();

@@ -600,14 +600,10 @@ bic_err h_sessions_list(bic_req *req, bic_resp *resp)
     bool ok = false;
     for (const char *const *s = states; *s; s++) ok |= !strcmp(*s, state);
     if (!ok) return fail(req, BIC_E_VALIDATION, "state must be live, all or a session state");
-    const char *f[3] = {req_query(req, "pool"), req_query(req, "user"), req_query(req, "server")};
+    const char *f[3];
     static const char *const names[3] = {"pool", "user", "server"};
-    for (size_t i = 0; i < 3; i++) {
-        if (f[i] && !*f[i]) f[i] = NULL;
-        char *end;
-        if (f[i] && (strtoll(f[i], &end, 10) <= 0 || *end))
-            return fail(req, BIC_E_VALIDATION, "%s must be an id", names[i]);
-    }
+    for (size_t i = 0; i < 3; i++)
+        if ((e = query_id(req, names[i], &f[i])) != BIC_E_OK) return e;
     bic_rows rows;
     e = DB_EXEC(req->db, req->arena, STMT_session_list, &rows, P_INT(after), P_STR(state),
                 P_STR(state), P_STR(state), P_STR(f[0]), P_STR(f[0]), P_STR(f[1]), P_STR(f[1]),

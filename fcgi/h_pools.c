@@ -588,12 +588,11 @@ static bic_err desktops_page(bic_req *req, bic_resp *resp, const char *pool)
     long long limit, after;
     bic_err e = query_page(req, 100, 1000, "after", 0, &limit, &after);
     if (e != BIC_E_OK) return e;
-    const char *server = req_query(req, "server"), *phase = req_query(req, "phase"),
-               *state = req_query(req, "state"), *q = req_query(req, "q");
-    if (!pool) pool = req_query(req, "pool");
+    const char *server, *phase = req_query(req, "phase"), *state = req_query(req, "state"),
+                        *q = req_query(req, "q");
+    if (!pool && (e = query_id(req, "pool", &pool)) != BIC_E_OK) return e;
+    if ((e = query_id(req, "server", &server)) != BIC_E_OK) return e;
 #define EMPTY_NULL(x) x = (x && *x) ? x : NULL
-    EMPTY_NULL(pool);
-    EMPTY_NULL(server);
     EMPTY_NULL(phase);
     EMPTY_NULL(state);
 #undef EMPTY_NULL
@@ -602,11 +601,6 @@ static bic_err desktops_page(bic_req *req, bic_resp *resp, const char *pool)
         for (const char *const *p = desktop_phases; *p; p++) ok |= !strcmp(*p, phase);
         if (!ok) return fail(req, BIC_E_VALIDATION, "phase is not a desktop phase");
     }
-    char *end;
-    if (pool && (strtoll(pool, &end, 10) <= 0 || *end))
-        return fail(req, BIC_E_VALIDATION, "pool must be a pool id");
-    if (server && (strtoll(server, &end, 10) <= 0 || *end))
-        return fail(req, BIC_E_VALIDATION, "server must be a server id");
     const char *like = like_prefix(req, q && *q ? q : NULL);
     bic_rows rows;
     e = DB_EXEC(req->db, req->arena, STMT_desktop_list, &rows, P_INT(after), P_STR(pool),

@@ -4,9 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "session.h"
 
 static EVP_PKEY *key;
 static char pub_b64[64];
@@ -68,4 +71,26 @@ int sign_b64(const void *data, size_t len, char out[89])
     if (!ok) return -1;
     EVP_EncodeBlock((unsigned char *)out, sig, 64);
     return 0;
+}
+
+char *sign_task_envelope(long long task_id, long long server_id, const char *type, json_t *params,
+                         char sig_header[128])
+{
+    char nonce[RANDOM_TOKEN_LEN + 1], sig[89];
+    if (random_token(nonce) < 0) {
+        json_decref(params);
+        return NULL;
+    }
+    json_t *body = json_pack("{s:I, s:I, s:s, s:o, s:I, s:s}", "task_id", (json_int_t)task_id,
+                             "server_id", (json_int_t)server_id, "type", type, "params",
+                             params ? params : json_object(), "issued_at",
+                             (json_int_t)time(NULL), "nonce", nonce);
+    char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!txt || sign_b64(txt, strlen(txt), sig) < 0) {
+        free(txt);
+        return NULL;
+    }
+    snprintf(sig_header, 128, "X-BIC-Signature: %s", sig);
+    return txt;
 }

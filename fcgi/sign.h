@@ -5,6 +5,7 @@
 #ifndef BIC_SIGN_H
 #define BIC_SIGN_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -20,5 +21,13 @@ const char *sign_public_b64(void);
 /* Signs data; writes base64 of the 64-byte signature (NUL-terminated) to out (>= 89 bytes). 0 or
  * -1. */
 int sign_b64(const void *data, size_t len, char out[89]);
+
+/*
+ * The signed envelope of a task push (task_id > 0) or a synchronous call (task_id 0): the JSON
+ * text {task_id, server_id, type, params (stolen), issued_at, nonce}, malloc'd, and its
+ * "X-BIC-Signature: ..." header line in sig_header. NULL on failure (params released).
+ */
+char *sign_task_envelope(long long task_id, long long server_id, const char *type, json_t *params,
+                         char sig_header[128]);
 
 #endif

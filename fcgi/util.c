@@ -88,3 +88,13 @@ int parse_bool(const char *s)
     if (!strcmp(s, "0") || !strcmp(s, "false")) return 0;
     return -1;
 }
+
+bic_err query_id(bic_req *req, const char *name, const char **out)
+{
+    const char *v = req_query(req, name);
+    *out = v && *v ? v : NULL;
+    char *end;
+    if (*out && (strtoll(*out, &end, 10) <= 0 || *end))
+        return fail(req, BIC_E_VALIDATION, "%s must be an id", name);
+    return BIC_E_OK;
+}

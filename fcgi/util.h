@@ -16,6 +16,12 @@ bic_err param_id(bic_req *req, size_t i, long long *out);
 bic_err query_int(bic_req *req, const char *name, long long def, long long max, long long *out);
 
 /*
+ * Reads an optional id filter from the query: *out is NULL when absent or empty, else the
+ * text of a positive integer; BIC_E_VALIDATION (reported, "<name> must be an id") otherwise.
+ */
+bic_err query_id(bic_req *req, const char *name, const char **out);
+
+/*
  * Keyset paging: reads "limit" (absent or 0: def; at most max) and the cursor
  * parameter named cursor (absent: cursor_def). BIC_E_VALIDATION when malformed.
  */
