@@ -92,6 +92,8 @@ function mount(main, ctx) {
   let consoleFromList = false;
 
   // ---- the list --------------------------------------------------------------------------
+  // A refresh clears only the error of an earlier refresh, never a notice the person was given.
+  let loadError = false;
   async function load() {
     try {
       const all = [];
@@ -103,13 +105,15 @@ function mount(main, ctx) {
         after = data.next_after;
       }
       pools = all;
-      alert.hide();
+      if (loadError) alert.hide();
+      loadError = false;
       setText(liveText, 'user.updated', { time: clockTime(new Date()) });
       live.classList.remove('is-stale');
       render();
     } catch (e) {
       live.classList.add('is-stale');
       alert.showError(e);
+      loadError = true;
       if (!pools) {
         list.removeAttribute('aria-busy');
         clear(list);
@@ -242,7 +246,10 @@ function mount(main, ctx) {
     if (!p) {
       // not (or no longer) one of this person's pools
       history.replaceState(null, '', location.pathname + location.search);
-      if (pools) alert.show('connect.error.no_pool');
+      if (pools) {
+        alert.show('connect.error.no_pool');
+        loadError = false;
+      }
       return;
     }
     poll.pause = true;
