@@ -3,10 +3,10 @@
 SHELL := /bin/bash
 
 CC      ?= cc
-PKGS    := fcgi libmariadb jansson libjwt libargon2 inih openssl libvirt libcurl libmicrohttpd libxml-2.0
+PKGS    := fcgi libmariadb jansson libjwt libargon2 inih openssl libvirt libcurl libmicrohttpd libxml-2.0 libnl-route-3.0 libqrencode ldap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-BICD_LIBS  := $(shell pkg-config --libs fcgi libmariadb jansson libjwt libargon2 inih openssl libcurl 2>/dev/null)
-AGENT_LIBS := $(shell pkg-config --libs jansson inih libvirt openssl libcurl libmicrohttpd libxml-2.0 2>/dev/null)
+BICD_LIBS  := $(shell pkg-config --libs fcgi libmariadb jansson libjwt libargon2 inih openssl libcurl libqrencode ldap 2>/dev/null)
+AGENT_LIBS := $(shell pkg-config --libs jansson inih libvirt openssl libcurl libmicrohttpd libxml-2.0 libnl-route-3.0 2>/dev/null)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CSTD    := -std=c11 -D_GNU_SOURCE

@@ -20,6 +20,7 @@
 #include "ag_hv.h"
 #include "ag_log.h"
 #include "ag_nonce.h"
+#include "ag_sriov.h"
 #include "ag_state.h"
 #include "ag_tasks.h"
 #include "ag_util.h"
@@ -307,11 +308,13 @@ static void heartbeat(ag_agent *a, ag_http *h, long long now)
     } else /* stamps cur's counters_sent_at; cur becomes acked once delivered */
         desktops = ag_snapshot_delta(&a->acked, &cur, now / 1000, &removed);
     long long seq = ++a->seq;
-    AG_AUTOJSON json_t *body =
-        json_pack("{s:I, s:b, s:o*, s:o*, s:o*}", "seq", (json_int_t)seq, "full", full, "host",
-                  ag_host_stats_json(&hs), "desktops", desktops, "removed", removed);
+    /* a full heartbeat also carries the NIC and VF inventory, discovered afresh */
+    json_t *nics = full ? ag_sriov_collect(a->cfg->root_prefix) : NULL;
+    AG_AUTOJSON json_t *body = json_pack(
+        "{s:I, s:b, s:o*, s:o*, s:o*, s:o*}", "seq", (json_int_t)seq, "full", full, "host",
+        ag_host_stats_json(&hs), "desktops", desktops, "removed", removed, "nics", nics);
     if (!body || !json_object_get(body, "host") || !json_object_get(body, "desktops") ||
-        !json_object_get(body, "removed")) {
+        !json_object_get(body, "removed") || (full && !json_object_get(body, "nics"))) {
         A_ERROR(a, "heartbeat: out of memory");
         ag_snapshot_clear(&cur);
         a->hb_next_ms = now + 1000;
@@ -741,6 +744,12 @@ ag_agent *ag_agent_new(const ag_config *cfg, const ag_agent_opts *opts, char *er
     ag_task_ops ops = {task_execute, task_report, a, opts->tasks_ready ? tasks_ready : NULL};
     if (!(a->tasks = ag_tasks_new(cfg->state_dir, &ops, err, errlen))) goto fail;
     if (load_state(a, err, errlen) < 0) goto fail;
+    /*
+     * VFs to enable (sriov_numvfs). A fleet's members share root_prefix: the first sets the
+     * counts, the others find them set. A PF that cannot be set is logged, not fatal: the
+     * inventory in the heartbeat shows CCC what there is.
+     */
+    if (*cfg->sriov_numvfs) ag_sriov_apply_numvfs(cfg->root_prefix, cfg->sriov_numvfs, a->tag);
     ag_hv_ops hops = {on_event, on_hv_wake, a};
     if (!(a->hv = ag_hv_new(cfg->libvirt_uri, &hops))) {
         snprintf(err, errlen, "cannot start libvirt's event loop");

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "ag_sriov.h"
 #include "ag_util.h"
 
 enum key_type { T_STR, T_INT };
@@ -229,6 +230,29 @@ static int url_ok(const char *url)
     return (!strncmp(url, "https://", 8) && url[8]) || (!strncmp(url, "http://", 7) && url[7]);
 }
 
+/* bridge, sriov_numvfs and sriov_netlink (docs/agent-protocol.md, "SR-IOV"). */
+static int sriov_ok(const ag_config *cfg, char *err, size_t errlen)
+{
+    if (*cfg->bridge && (!ag_sriov_ifname_ok(cfg->bridge) || strpbrk(cfg->bridge, "'\"\\"))) {
+        snprintf(err, errlen, "bridge must be \"\" or an interface name (1..15 characters)");
+        return -1;
+    }
+    ag_sriov_want want[AG_SRIOV_WANT_MAX];
+    if (ag_sriov_numvfs_parse(cfg->sriov_numvfs, want, AG_NELEM(want), err, errlen) < 0) return -1;
+    if (strcmp(cfg->sriov_netlink, "auto") && strcmp(cfg->sriov_netlink, "on") &&
+        strcmp(cfg->sriov_netlink, "off")) {
+        snprintf(err, errlen, "sriov_netlink must be auto, on or off");
+        return -1;
+    }
+    return 0;
+}
+
+int ag_config_sriov_netlink(const ag_config *cfg)
+{
+    if (!strcmp(cfg->sriov_netlink, "on")) return 1;
+    return !strcmp(cfg->sriov_netlink, "auto") && !*cfg->root_prefix;
+}
+
 /* The keys of docs/agent-protocol.md, "Provisioning tasks". */
 static int provisioning_ok(const ag_config *cfg, char *err, size_t errlen)
 {
@@ -257,7 +281,7 @@ static int provisioning_ok(const ag_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "network must be \"\" or a libvirt network name");
         return -1;
     }
-    return 0;
+    return sriov_ok(cfg, err, errlen);
 }
 
 int ag_config_resolve(ag_config *cfg, char *err, size_t errlen)

@@ -28,7 +28,10 @@
     X(image_dir, STR, "/var/lib/bic/images") /* its target when the agent defines it */            \
     X(domain_type, STR, "auto")              /* auto, kvm, qemu or test (ag_provision.h) */        \
     X(vnc_listen, STR, "127.0.0.1")          /* where desktops' VNC servers listen */              \
-    X(network, STR, "")                      /* virtio NICs' libvirt network; "" = user mode */
+    X(network, STR, "")                      /* virtio NICs' libvirt network; "" = user mode */    \
+    X(bridge, STR, "")       /* virtio NICs on this host bridge (before network); "" = none */     \
+    X(sriov_numvfs, STR, "") /* "ens1f0=8,enp3s0f0=4": VFs to enable at start; "" = as found */    \
+    X(sriov_netlink, STR, "auto") /* VF MAC/VLAN by rtnetlink: auto (root_prefix ""), on, off */
 
 #define AG_CFG_TYPE_STR char *
 #define AG_CFG_TYPE_INT long
@@ -58,6 +61,13 @@ int ag_config_load(ag_config *cfg, const char *path, char *err, size_t errlen);
 int ag_config_resolve(ag_config *cfg, char *err, size_t errlen);
 
 void ag_config_free(ag_config *cfg);
+
+/*
+ * 1 when VF MAC and VLAN are set through rtnetlink before a VF desktop is
+ * defined: sriov_netlink "on", or "auto" with root_prefix "" (this machine's
+ * /sys; a fixture tree has no such VFs in the kernel). 0 otherwise.
+ */
+int ag_config_sriov_netlink(const ag_config *cfg);
 
 /*
  * Makes dst a deep copy of src (strings duplicated, derived values copied).

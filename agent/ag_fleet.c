@@ -143,6 +143,12 @@ int ag_fleet_member_config(const ag_config *base, size_t i, const char *advertis
     if (ag_config_set(out, "libvirt_uri", v) < 0) goto oom;
     snprintf(v, sizeof(v), "%s" AG_LISTENER_ROUTE_PREFIX "%zu", advertise_base, i);
     if (ag_config_set(out, "advertise_url", v) < 0) goto oom;
+    /*
+     * Members share root_prefix, so they report the same NICs and VFs. Their domains live in
+     * test:// files: "auto" must not program the host's real VFs for them, even on root "".
+     */
+    if (strcmp(out->sriov_netlink, "on") && ag_config_set(out, "sriov_netlink", "off") < 0)
+        goto oom;
     char why[400];
     if (ag_config_resolve(out, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "fleet member %zu: %s", i, why);

@@ -16,6 +16,8 @@
 
 #include "ag_console.h"
 #include "ag_domains.h"
+#include "ag_log.h"
+#include "ag_sriov.h"
 #include "ag_util.h"
 
 #define GIB          (1024LL * 1024 * 1024)
@@ -144,34 +146,59 @@ static int apipath_ok(const char *s)
                strlen(s);
 }
 
-/* 0000:3b:10.1 (domain:bus:slot.function) */
-static int pci_ok(const char *s)
+/* nic.<key> when present and not null, else NULL. */
+static const json_t *nic_get(const json_t *nic, const char *key)
 {
-    if (strlen(s) != 12 || s[4] != ':' || s[7] != ':' || s[10] != '.') return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !is_hex(s[i])) return 0;
-    return strtol(s + 8, NULL, 16) <= 0x1f && s[11] >= '0' && s[11] <= '7';
+    const json_t *v = json_object_get(nic, key);
+    return v && !json_is_null(v) ? v : NULL;
 }
 
+/*
+ * params.nic (docs/agent-protocol.md, "desktop.create"): type virtio|sriov;
+ * mac (a unicast MAC) and vlan (1..4094) for both; vf_pci, pf and vf_index,
+ * all required, for sriov only, with mac. A null value counts as absent.
+ */
 static int nic_ok(struct prov *p, const json_t *nic)
 {
+    static const char *const keys[] = {"type", "vf_pci", "pf", "vf_index", "mac", "vlan"};
     if (!json_is_object(nic)) return perr(p, "params.nic must be an object");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)nic, k, v)
     {
-        if (strcmp(k, "type") && strcmp(k, "vf_pci"))
-            return perr(p, "unknown parameter 'nic.%.40s'", k);
+        size_t i = 0;
+        while (i < AG_NELEM(keys) && strcmp(k, keys[i]))
+            i++;
+        if (i == AG_NELEM(keys)) return perr(p, "unknown parameter 'nic.%.40s'", k);
     }
     const char *type = json_string_value(json_object_get(nic, "type"));
     if (!json_object_get(nic, "type")) return perr(p, "params.nic.type is required");
     if (!type || (strcmp(type, "virtio") && strcmp(type, "sriov")))
         return perr(p, "params.nic.type must be virtio or sriov");
-    const json_t *vf = json_object_get(nic, "vf_pci");
-    if (vf && !json_is_null(vf) && !(json_is_string(vf) && pci_ok(json_string_value(vf))))
+    int sriov = !strcmp(type, "sriov");
+    const json_t *vf = nic_get(nic, "vf_pci"), *pf = nic_get(nic, "pf");
+    const json_t *idx = nic_get(nic, "vf_index"), *mac = nic_get(nic, "mac");
+    const json_t *vlan = nic_get(nic, "vlan");
+    unsigned char m[6];
+    if (vf && !(json_is_string(vf) && ag_sriov_pci_ok(json_string_value(vf))))
         return perr(p, "params.nic.vf_pci must be a PCI address like 0000:3b:10.1");
-    if (!strcmp(type, "sriov") && !json_is_string(vf))
-        return perr(p, "nic.type sriov needs nic.vf_pci");
+    if (pf && !(json_is_string(pf) && ag_sriov_ifname_ok(json_string_value(pf))))
+        return perr(p, "params.nic.pf must be an interface name (1..15 characters, no / or :)");
+    if (idx && !(json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+                 json_integer_value(idx) < AG_SRIOV_VFS_MAX))
+        return perr(p, "params.nic.vf_index must be an integer from 0 to %d", AG_SRIOV_VFS_MAX - 1);
+    if (mac && !(json_is_string(mac) && ag_sriov_mac_parse(json_string_value(mac), m) == 0))
+        return perr(p, "params.nic.mac must be a unicast MAC address like 52:54:00:12:34:56");
+    if (vlan && !(json_is_integer(vlan) && json_integer_value(vlan) >= 1 &&
+                  json_integer_value(vlan) <= 4094))
+        return perr(p, "params.nic.vlan must be an integer from 1 to 4094");
+    if (sriov) {
+        const char *need = !vf ? "vf_pci" : !pf ? "pf" : !idx ? "vf_index" : !mac ? "mac" : NULL;
+        if (need) return perr(p, "nic.type sriov needs nic.%s", need);
+    } else {
+        const char *only = vf ? "vf_pci" : pf ? "pf" : idx ? "vf_index" : NULL;
+        if (only) return perr(p, "params.nic.%s is only for nic.type sriov", only);
+    }
     return 0;
 }
 
@@ -386,9 +413,17 @@ static void volume_fill(FILE *f, const void *arg)
 struct dom_def {
     const char *type, *uuid, *name, *disk, *vnc_listen, *vnc_password;
     long long vcpus, max_vcpus, memory_mib;
-    const char *nic_type, *vf_pci, *network;
+    const char *nic_type, *vf_pci, *mac, *network, *bridge;
+    long long vlan; /* 0: none */
 };
 
+/*
+ * The NIC. An SR-IOV VF is a managed hostdev interface: libvirt binds the VF
+ * to vfio-pci while the domain runs and programs <mac> and <vlan> into the VF
+ * through its PF at every start. A virtio NIC joins cfg.bridge, else
+ * cfg.network, else user-mode networking; its VLAN is not applied (libvirt 9
+ * tags only on Open vSwitch bridges: the bridge itself must be on the VLAN).
+ */
 static void nic_fill(FILE *f, const struct dom_def *d)
 {
     if (!strcmp(d->nic_type, "sriov")) {
@@ -397,19 +432,24 @@ static void nic_fill(FILE *f, const struct dom_def *d)
         snprintf(dom, sizeof(dom), "%.4s", a);
         snprintf(bus, sizeof(bus), "%.2s", a + 5);
         snprintf(slot, sizeof(slot), "%.2s", a + 8);
+        fputs("    <interface type='hostdev' managed='yes'>\n", f);
+        if (d->mac) xml_put(f, "      <mac address='%s'/>\n", d->mac);
         xml_put(f,
-                "    <interface type='hostdev' managed='yes'>\n"
                 "      <source><address type='pci' domain='0x%s' bus='0x%s' slot='0x%s' "
-                "function='0x%lld'/></source>\n    </interface>\n",
+                "function='0x%lld'/></source>\n",
                 dom, bus, slot, (long long)(a[11] - '0'));
-    } else if (*d->network) {
-        xml_put(f,
-                "    <interface type='network'>\n      <source network='%s'/>\n"
-                "      <model type='virtio'/>\n    </interface>\n",
-                d->network);
-    } else {
-        fputs("    <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n", f);
+        if (d->vlan) xml_put(f, "      <vlan><tag id='%lld'/></vlan>\n", d->vlan);
+        fputs("    </interface>\n", f);
+        return;
     }
+    if (*d->bridge)
+        xml_put(f, "    <interface type='bridge'>\n      <source bridge='%s'/>\n", d->bridge);
+    else if (*d->network)
+        xml_put(f, "    <interface type='network'>\n      <source network='%s'/>\n", d->network);
+    else
+        fputs("    <interface type='user'>\n", f);
+    if (d->mac) xml_put(f, "      <mac address='%s'/>\n", d->mac);
+    fputs("      <model type='virtio'/>\n    </interface>\n", f);
 }
 
 static void domain_fill(FILE *f, const void *arg)
@@ -849,7 +889,8 @@ const char *ag_provision_domain_type(virConnectPtr conn, const ag_config *cfg)
     return "kvm";
 }
 
-static virDomainPtr dom_define(struct prov *p, const json_t *params, const char *disk)
+/* The domain XML of desktop.create (params checked): a new string, or NULL with err. */
+static char *dom_xml_build(struct prov *p, const json_t *params, const char *disk)
 {
     const json_t *nic = json_object_get(params, "nic");
     long long vcpus = pint(params, "vcpus");
@@ -871,14 +912,21 @@ static virDomainPtr dom_define(struct prov *p, const json_t *params, const char 
         .memory_mib = pint(params, "memory_mib"),
         .nic_type = pstr(nic, "type"),
         .vf_pci = pstr(nic, "vf_pci"),
+        .mac = pstr(nic, "mac"),
         .network = p->cfg->network,
+        .bridge = p->cfg->bridge,
+        .vlan = json_integer_value(json_object_get(nic, "vlan")),
     };
-    AG_AUTOFREE char *xml = xml_build(domain_fill, &d);
+    char *xml = xml_build(domain_fill, &d);
     explicit_bzero(vnc_password, sizeof(vnc_password));
-    if (!xml) {
-        perr(p, "out of memory");
-        return NULL;
-    }
+    if (!xml) perr(p, "out of memory");
+    return xml;
+}
+
+static virDomainPtr dom_define(struct prov *p, const json_t *params, const char *disk)
+{
+    AG_AUTOFREE char *xml = dom_xml_build(p, params, disk);
+    if (!xml) return NULL;
     virDomainPtr dom = virDomainDefineXML(p->conn, xml);
     explicit_bzero(xml, strlen(xml));
     if (!dom) plv(p, "virDomainDefineXML");
@@ -1055,12 +1103,40 @@ static int overlay_ensure(struct prov *p, const json_t *params, int have_dom, vi
     return 0;
 }
 
-static json_t *desktop_json(virDomainPtr dom, const char *uuid, const char *volume, int changed)
+static json_t *desktop_json(virDomainPtr dom, const char *uuid, const char *volume, int changed,
+                            const json_t *nic, const char *vf_config)
 {
     int st = dom_state(dom);
-    return json_pack("{s:s, s:s, s:s, s:b, s:o}", "uuid", uuid, "volume", volume, "state",
-                     ag_dom_state_name(st), "changed", changed, "vnc_websocket",
-                     st == VIR_DOMAIN_RUNNING ? dom_websocket(dom) : json_null());
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:{s:s, s:s?, s:s}}", "uuid", uuid, "volume",
+                     volume, "state", ag_dom_state_name(st), "changed", changed, "vnc_websocket",
+                     st == VIR_DOMAIN_RUNNING ? dom_websocket(dom) : json_null(), "nic", "type",
+                     pstr(nic, "type"), "vf_pci", pstr(nic, "vf_pci"), "vf_config", vf_config);
+}
+
+/*
+ * Before a VF desktop is defined: the VF must be VF vf_index of pf on this
+ * server (discovery below root_prefix, never what CCC believes), and with
+ * sriov_netlink on, the VF gets the desktop's MAC and VLAN (0: none, which
+ * clears the VLAN of the VF's previous desktop). *vf_config: "netlink" or
+ * "skipped". 0, or -1 with err.
+ */
+static int vf_prepare(struct prov *p, const json_t *nic, const char **vf_config)
+{
+    *vf_config = "skipped";
+    if (strcmp(pstr(nic, "type"), "sriov")) return 0;
+    const char *pf = pstr(nic, "pf"), *vf_pci = pstr(nic, "vf_pci");
+    int index = (int)pint(nic, "vf_index"), vlan = (int)pint(nic, "vlan");
+    char why[512];
+    if (ag_sriov_vf_check(p->cfg->root_prefix, pf, index, vf_pci, why, sizeof(why)) < 0)
+        return perr(p, "%s", why);
+    if (!ag_config_sriov_netlink(p->cfg)) return 0;
+    unsigned char mac[6];
+    if (ag_sriov_mac_parse(pstr(nic, "mac"), mac) < 0) return perr(p, "params.nic.mac is bad");
+    if (ag_sriov_vf_set(pf, index, mac, vlan, why, sizeof(why)) < 0) return perr(p, "%s", why);
+    AG_INFO("%s VF %d (%s): MAC %s, VLAN %d set through rtnetlink", pf, index, vf_pci,
+            pstr(nic, "mac"), vlan);
+    *vf_config = "netlink";
+    return 0;
 }
 
 static int desktop_create(struct prov *p, const json_t *params, json_t **result)
@@ -1077,13 +1153,17 @@ static int desktop_create(struct prov *p, const json_t *params, json_t **result)
         perr(p, "domain %s already exists with another disk (%s)", uuid, disk ? disk : "?");
         goto out;
     }
+    /* the VF is checked (and set up) before anything is made; an existing domain keeps its own */
+    const json_t *nic = json_object_get(params, "nic");
+    const char *vf_config = "skipped";
+    if (!dom && vf_prepare(p, nic, &vf_config) < 0) goto out;
     if (overlay_ensure(p, params, dom != NULL, &ov, &made_vol) < 0) goto fail;
     if (!dom) {
         if (!(dom = dom_define(p, params, want))) goto fail;
         made_dom = 1;
     }
     if (pbool(params, "start") && dom_start(p, dom) < 0) goto fail;
-    *result = desktop_json(dom, uuid, want, made_vol || made_dom);
+    *result = desktop_json(dom, uuid, want, made_vol || made_dom, nic, vf_config);
     rc = 0;
     goto out;
 fail:
@@ -1322,4 +1402,13 @@ int ag_provision_task(const ag_exec_env *env, const char *type, const json_t *pa
         if (!p.lv) virResetLastError();
     }
     return rc < 0 ? -1 : 0;
+}
+
+char *ag_provision_domain_xml(virConnectPtr conn, const ag_config *cfg, const json_t *params,
+                              const char *disk, char *err, size_t errlen)
+{
+    *err = '\0';
+    struct prov p = {NULL, conn, cfg, NULL, err, errlen, 0};
+    if (params_check(&p, params, create_params) < 0) return NULL;
+    return dom_xml_build(&p, params, disk);
 }

@@ -34,8 +34,13 @@
  *   image.fetch {version_id, path, sha256, size, volume} →
  *     {volume: path of the volume, sha256, size, verified: "content"|"download", changed}
  *   desktop.create {uuid, name, vcpus, memory_mib, disk_gib, base, overlay,
- *     nic: {type: virtio|sriov, vf_pci?}, start} →
- *     {uuid, volume, state, changed, vnc_websocket: port or null}
+ *     nic: {type: virtio|sriov, mac?, vlan?, and for sriov vf_pci, pf, vf_index, mac},
+ *     start} →
+ *     {uuid, volume, state, changed, vnc_websocket: port or null,
+ *      nic: {type, vf_pci (null for virtio), vf_config: "netlink"|"skipped"}}
+ *     A VF must be VF vf_index of pf in the agent's discovery (ag_sriov.h), or
+ *     the task fails with "<vf_pci> is not VF <n> of <pf> on this server (...)"
+ *     before anything is made; with sriov_netlink on, its MAC and VLAN are set.
  *   desktop.refresh {uuid, base, overlay, disk_gib, start} → {state, volume, changed: true}
  *   desktop.delete {uuid, overlay} → {changed}
  *   desktop.set_spec {uuid, vcpus, memory_mib} → {vcpus, memory_mib, live, pending_restart}
@@ -50,6 +55,15 @@
  */
 int ag_provision_task(const ag_exec_env *env, const char *type, const json_t *params,
                       json_t **result, char *err, size_t errlen);
+
+/*
+ * The domain XML desktop.create defines for params (checked as the task checks
+ * them) with its disk at disk, for cfg on conn; a random VNC password is in it.
+ * A new string, or NULL with err. For tests and diagnostics: the task itself
+ * defines the domain.
+ */
+char *ag_provision_domain_xml(virConnectPtr conn, const ag_config *cfg, const json_t *params,
+                              const char *disk, char *err, size_t errlen);
 
 /*
  * The domain type new desktops get on conn: cfg->domain_type unless it is

@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "ag_sriov.h"
 
 /* Reads the first line of root/rel into buf; returns 0 or -1. */
 static int read_line(const char *root, const char *rel, char *buf, size_t len)
@@ -80,46 +81,10 @@ static void count_cpus(const char *root, long long *cpus, long long *cores)
     *cores = (long long)nseen;
 }
 
-static json_t *list_nics(const char *root)
-{
-    json_t *nics = json_array();
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/sys/class/net", root);
-    DIR *d = opendir(path);
-    if (!d) return nics;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char rel[PATH_MAX], dev[PATH_MAX];
-        snprintf(dev, sizeof(dev), "%s/sys/class/net/%s/device", root, e->d_name);
-        if (access(dev, F_OK) != 0) continue; /* virtual interface */
-        snprintf(rel, sizeof(rel), "/sys/class/net/%s/speed", e->d_name);
-        long long speed = read_ll(root, rel, 0);
-        snprintf(rel, sizeof(rel), "/sys/class/net/%s/device/sriov_totalvfs", e->d_name);
-        long long total = read_ll(root, rel, -1);
-        char driver[256] = "";
-        char link[PATH_MAX];
-        snprintf(dev, sizeof(dev), "%s/sys/class/net/%s/device/driver", root, e->d_name);
-        ssize_t n = readlink(dev, link, sizeof(link) - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            const char *base = strrchr(link, '/');
-            snprintf(driver, sizeof(driver), "%.255s", base ? base + 1 : link);
-        }
-        json_array_append_new(nics,
-                              json_pack("{s:s, s:I, s:b, s:I, s:s}", "name", e->d_name,
-                                        "speed_mbps", (json_int_t)(speed > 0 ? speed : 0),
-                                        "sriov_capable", total > 0, "sriov_total_vfs",
-                                        (json_int_t)(total > 0 ? total : 0), "driver", driver));
-    }
-    closedir(d);
-    return nics;
-}
-
 json_t *facts_collect(const char *root)
 {
     long long cpus, cores;
     count_cpus(root, &cpus, &cores);
     return json_pack("{s:I, s:I, s:I, s:o}", "cpus", (json_int_t)cpus, "cores", (json_int_t)cores,
-                     "memory_mib", (json_int_t)mem_total_mib(root), "nics", list_nics(root));
+                     "memory_mib", (json_int_t)mem_total_mib(root), "nics", ag_sriov_collect(root));
 }

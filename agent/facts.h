@@ -12,8 +12,9 @@
 /*
  * Returns a new JSON object:
  *   {"cpus": logical CPUs, "cores": physical cores, "memory_mib": MemTotal,
- *    "nics": [{"name","speed_mbps","sriov_capable","sriov_total_vfs","driver"}]}
- * Physical NICs only (those with a device link). NULL on out-of-memory.
+ *    "nics": the physical NICs and their SR-IOV VFs, ordered by name
+ *    (ag_sriov_collect: docs/agent-protocol.md, "The nics array")}
+ * NULL on out-of-memory.
  */
 json_t *facts_collect(const char *root);
 

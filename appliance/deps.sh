@@ -9,11 +9,12 @@ DEBS=(
     build-essential pkg-config clang-format
     libfcgi-dev libmariadb-dev libjansson-dev libjwt-dev libargon2-dev libinih-dev
     libssl-dev libcurl4-openssl-dev libvirt-dev libcmocka-dev libmicrohttpd-dev libxml2-dev
+    libnl-3-dev libnl-route-3-dev libqrencode-dev libldap-dev
     # run: the all-in-one stack
     mariadb-server mariadb-client nginx openssl novnc
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
     # test
-    python3 python3-cryptography curl chromium fonts-nanum nodejs
+    python3 python3-cryptography curl chromium fonts-nanum nodejs slapd ldap-utils
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "session.h"
 #include "sign.h"
+#include "sriov.h"
 #include "util.h"
 
 const bic_field fields_enroll[] = {
@@ -34,6 +35,7 @@ const bic_field fields_heartbeat[] = {
     {"host", F_OBJECT, false},
     {"desktops", F_ARRAY, false, 0, 1000},
     {"removed", F_STR_ARRAY, false, 0, 1000},
+    {"nics", F_ARRAY, false, 0, 64},
     {0},
 };
 
@@ -93,17 +95,15 @@ static bic_err check_items(bic_req *req, const json_t *arr, const char *field, b
         if (st && !is_desktop_state(st))
             return fail(req, BIC_E_VALIDATION, "%s[%zu].state is not a libvirt state", field, i);
         const json_t *ch = json_object_get(it, "console_host");
-        if (ch && (!json_is_string(ch) || !json_string_length(ch) ||
-                   json_string_length(ch) > 63 ||
-                   strspn(json_string_value(ch), "0123456789abcdefABCDEF.:-") !=
-                       json_string_length(ch)))
-            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_host must be an IP address",
-                        field, i);
-        const json_t *cp = json_object_get(it, "console_port");
-        if (cp && (!json_is_integer(cp) || json_integer_value(cp) < 1 ||
-                   json_integer_value(cp) > 65535))
-            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_port must be a TCP port", field,
+        if (ch &&
+            (!json_is_string(ch) || !json_string_length(ch) || json_string_length(ch) > 63 ||
+             strspn(json_string_value(ch), "0123456789abcdefABCDEF.:-") != json_string_length(ch)))
+            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_host must be an IP address", field,
                         i);
+        const json_t *cp = json_object_get(it, "console_port");
+        if (cp &&
+            (!json_is_integer(cp) || json_integer_value(cp) < 1 || json_integer_value(cp) > 65535))
+            return fail(req, BIC_E_VALIDATION, "%s[%zu].console_port must be a TCP port", field, i);
         static const char *const counters[] = {"vcpus",    "memory_mib", "cpu_time_ns",
                                                "rx_bytes", "tx_bytes",   NULL};
         for (const char *const *k = counters; *k; k++) {
@@ -244,11 +244,7 @@ static bic_err enroll_tx(bic_db *db, void *arg)
     if (e == BIC_E_CONFLICT) return fail(req, e, "another server is already named '%s'", host);
     if (e != BIC_E_OK) return fail(req, e, "cannot store the server");
     const json_t *nics = json_object_get(facts, "nics");
-    char *nj = json_is_array(nics) ? json_dumps(nics, JSON_COMPACT) : NULL;
-    arena_defer(req->arena, free, nj);
-    e = DB_EXEC(db, req->arena, STMT_server_nics_clear, NULL, P_INT(c->server_id));
-    if (e == BIC_E_OK && nj)
-        e = DB_EXEC(db, req->arena, STMT_server_nics_insert, NULL, P_INT(c->server_id), P_STR(nj));
+    if (nics) e = sriov_store_nics(req, c->server_id, nics);
     if (e == BIC_E_OK)
         e = DB_EXEC(db, req->arena, STMT_token_use, NULL, P_INT(rows_int(&tok, 0, 0)));
     if (e == BIC_E_OK)
@@ -268,6 +264,10 @@ bic_err h_agent_enroll(bic_req *req, bic_resp *resp)
         return fail(req, BIC_E_VALIDATION,
                     "listen_url must be http(s)://host[:port][/path] without credentials, "
                     "query or fragment");
+    const json_t *nics = json_object_get(json_object_get(req->json, "facts"), "nics");
+    char why[160];
+    if (nics && !sriov_nics_valid(nics, why, sizeof(why)))
+        return fail(req, BIC_E_VALIDATION, "facts.%s", why);
     if (!sign_public_b64()) return fail(req, BIC_E_UNAVAILABLE, "the signing key is not loaded");
     char cred[RANDOM_TOKEN_LEN + 1];
     if (random_token(cred) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
@@ -343,6 +343,8 @@ static bic_err heartbeat_tx(bic_db *db, void *arg)
         if (e == BIC_E_OK)
             e = DB_EXEC(db, req->arena, STMT_hb_managed_removed, NULL, P_INT(id), P_STR(rj));
     }
+    const json_t *nics = json_object_get(j, "nics");
+    if (e == BIC_E_OK && nics) e = sriov_store_nics(req, id, nics);
     if (e != BIC_E_OK) return fail(req, e, "cannot store the heartbeat");
     if (!was_online) {
         e = DB_EXEC(db, req->arena, STMT_event_insert, NULL, P_INT(id), P_NULL, P_STR("online"),
@@ -364,6 +366,10 @@ bic_err h_agent_heartbeat(bic_req *req, bic_resp *resp)
     const json_t *u;
     json_array_foreach(rm, i, u) if (!is_uuid(json_string_value(u))) return fail(
         req, BIC_E_VALIDATION, "removed[%zu] must be a UUID", i);
+    const json_t *nics = json_object_get(req->json, "nics");
+    char why[160];
+    if (e == BIC_E_OK && nics && !sriov_nics_valid(nics, why, sizeof(why)))
+        return fail(req, BIC_E_VALIDATION, "%s", why);
     struct hb_ctx c = {req, false};
     if (e == BIC_E_OK) e = db_tx(req->db, heartbeat_tx, &c);
     if (e != BIC_E_OK) return e;

@@ -166,10 +166,11 @@ static bic_err no_desktop(struct conn *c, const bic_rows *p)
         size_t ns, nmod;
         long long *mods;
         const char **names;
-        e = pools_server_load(req->db, req->arena, c->pool_id, &s, &ns, &mods, &names, &nmod);
-        if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
         pl_rules rules;
         pools_rules(req->cfg, &rules);
+        e = pools_server_load(req->db, req->arena, c->pool_id, rules.per_gbps, &s, &ns, &mods,
+                              &names, &nmod);
+        if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
         pl_request r = {.memory_mib = rows_int(&sp, 0, 2),
                         .vcpus = (int)rows_int(&sp, 0, 1),
                         .vf = !strcmp(rows_str(&sp, 0, 4), "sriov"),
@@ -178,7 +179,9 @@ static bic_err no_desktop(struct conn *c, const bic_rows *p)
                         .nmodules = nmod,
                         .policy = !strcmp(rows_str(p, 0, 8), "pack") ? PL_PACK : PL_SPREAD};
         char why[400] = "";
-        if (placement_choose(s, ns, &r, &rules, why, sizeof(why)) >= 0) {
+        bool fell_back; /* the pool's NIC fallback: column 18, after POLICY_COLS */
+        if (pools_choose(s, ns, &r, &rules, rows_int(p, 0, 18) != 0, &fell_back, why,
+                         sizeof(why)) >= 0) {
             c->step = "provisioning";
             c->message = "every desktop is in use; the pool is growing";
             return BIC_E_OK;

@@ -8,6 +8,7 @@
 
 #include "audit.h"
 #include "handlers.h"
+#include "sriov.h"
 #include "session.h"
 #include "util.h"
 
@@ -375,12 +376,25 @@ bic_err h_servers_get(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_server_nics, &nics, P_INT(id));
     if (e != BIC_E_OK) return fail(req, e, "nic lookup failed");
     json_t *s = server_json(req, &rows, 0), *n = json_array();
-    for (size_t i = 0; i < nics.nrows; i++)
-        json_array_append_new(
-            n, json_pack("{s:s, s:I, s:b, s:I, s:s}", "name", rows_str(&nics, i, 0), "speed_mbps",
-                         (json_int_t)rows_int(&nics, i, 1), "sriov_capable",
-                         rows_int(&nics, i, 2) != 0, "sriov_total_vfs",
-                         (json_int_t)rows_int(&nics, i, 3), "driver", rows_str(&nics, i, 4)));
+    for (size_t i = 0; i < nics.nrows; i++) {
+        json_t *o = json_pack(
+            "{s:s, s:I, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name",
+            rows_str(&nics, i, 0), "speed_mbps", (json_int_t)rows_int(&nics, i, 1), "sriov_capable",
+            rows_int(&nics, i, 2) != 0, "sriov_total_vfs", (json_int_t)rows_int(&nics, i, 3),
+            "driver", rows_str(&nics, i, 4), "pci", rows_str(&nics, i, 5), "vendor",
+            rows_str(&nics, i, 6), "device", rows_str(&nics, i, 7), "mac", rows_str(&nics, i, 8),
+            "link", rows_str(&nics, i, 9), "sriov_num_vfs", (json_int_t)rows_int(&nics, i, 10));
+        json_object_set_new(o, "vfs_present", json_integer(rows_int(&nics, i, 11)));
+        json_object_set_new(o, "vfs_held", json_integer(rows_int(&nics, i, 12)));
+        json_object_set_new(o, "vfs_free", json_integer(rows_int(&nics, i, 13)));
+        /* the NIC rule per port; a port whose link is down carries no desktop */
+        bool down = !strcmp(rows_str(&nics, i, 9), "down");
+        json_object_set_new(
+            o, "desktop_cap",
+            json_integer(
+                down ? 0 : sriov_pf_cap((int)req->cfg->pools_per_gbps, rows_int(&nics, i, 1))));
+        json_array_append_new(n, o);
+    }
     json_object_set_new(s, "nics", n);
     resp_json(req, resp, 200, s);
     return BIC_E_OK;

@@ -33,6 +33,8 @@ const bic_field fields_pool_create[] = {
     {"name_pattern", F_STR, true, 1, 64},
     {"placement", F_STR, false, 1, 16, pool_policies},
     {"modules", F_INT_ARRAY, true, 1, 64},
+    {"vlan", F_INT, false, 1, 4094, NULL, true},
+    {"nic_fallback", F_BOOL, false},
     {0},
 };
 
@@ -45,6 +47,8 @@ const bic_field fields_pool_update[] = {
     {"spec_id", F_INT, false, 1, 1LL << 62},
     {"image_id", F_INT, false, 1, 1LL << 62},
     {"modules", F_INT_ARRAY, false, 1, 64},
+    {"vlan", F_INT, false, 1, 4094, NULL, true},
+    {"nic_fallback", F_BOOL, false},
     {0},
 };
 
@@ -105,6 +109,15 @@ static json_t *desktop_json(bic_req *req, const bic_rows *r, size_t i)
     json_object_set_new(o, "state_changed_at", json_time(req, rows_str(r, i, 21)));
     json_object_set_new(o, "phase_changed_at", json_time(req, rows_str(r, i, 22)));
     json_object_set_new(o, "created_at", json_time(req, rows_str(r, i, 23)));
+    json_t *vf = rows_str(r, i, 26)
+                     ? json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)rows_int(r, i, 26),
+                                 "nic", rows_str(r, i, 27), "index",
+                                 (json_int_t)rows_int(r, i, 28), "pci", rows_str(r, i, 29))
+                     : json_null();
+    json_object_set_new(o, "nic",
+                        json_pack("{s:o, s:o, s:o, s:o, s:s}", "type", OPT_STR(17), "mac",
+                                  OPT_STR(24), "vlan", OPT_INT(30), "vf", vf, "note",
+                                  rows_str(r, i, 25) ? rows_str(r, i, 25) : ""));
     return o;
 #undef OPT_INT
 #undef OPT_STR
@@ -125,6 +138,9 @@ static json_t *pool_base_json(bic_req *req, const bic_rows *r, size_t i)
     json_object_set_new(o, "reconciled_at", json_time(req, rows_str(r, i, 17)));
     json_object_set_new(o, "created_at", json_time(req, rows_str(r, i, 18)));
     json_object_set_new(o, "updated_at", json_time(req, rows_str(r, i, 19)));
+    json_object_set_new(o, "vlan",
+                        rows_str(r, i, 20) ? json_integer(rows_int(r, i, 20)) : json_null());
+    json_object_set_new(o, "nic_fallback", json_boolean(rows_int(r, i, 21) != 0));
     return o;
 }
 
@@ -282,6 +298,15 @@ static bic_err check_sizes(bic_req *req, long long min, long long max, long long
     return BIC_E_OK;
 }
 
+/* The pool's VLAN: the body's (null clears it), else the current row's (POOL_LOCK_COLS). */
+static bic_param vlan_param(const json_t *j, const bic_rows *cur)
+{
+    const json_t *v = json_object_get(j, "vlan");
+    if (json_is_integer(v)) return P_INT(json_integer_value(v));
+    if (v || !cur || !rows_str(cur, 0, 13)) return P_NULL;
+    return P_INT(rows_int(cur, 0, 13));
+}
+
 static bic_err pool_create_tx(bic_db *db, void *arg)
 {
     struct pool_ctx *c = arg;
@@ -302,7 +327,8 @@ static bic_err pool_create_tx(bic_db *db, void *arg)
     e = DB_EXEC(db, req->arena, STMT_pool_insert, NULL, P_STR(name),
                 P_STR(json_get_str(j, "description", "")), P_STR(json_get_str(j, "type", "")),
                 P_INT(image), P_INT(spec), P_INT(min), P_INT(max), P_INT(spare), P_STR(pattern),
-                P_STR(json_get_str(j, "placement", "spread")));
+                P_STR(json_get_str(j, "placement", "spread")), vlan_param(j, NULL),
+                P_INT(json_get_bool(j, "nic_fallback", false)));
     if (e == BIC_E_CONFLICT) return fail(req, e, "a pool named '%s' already exists", name);
     if (e != BIC_E_OK) return fail(req, e, "cannot create the pool");
     c->id = (long long)db_insert_id(db);
@@ -356,7 +382,8 @@ static bic_err pool_update_tx(bic_db *db, void *arg)
     e = DB_EXEC(db, req->arena, STMT_pool_update, NULL,
                 P_STR(json_get_str(j, "description", rows_str(&full, 0, 2))), P_INT(min), P_INT(max),
                 P_INT(spare), P_STR(json_get_str(j, "placement", rows_str(&cur, 0, 9))), P_INT(spec),
-                P_INT(image), P_INT(c->id));
+                P_INT(image), vlan_param(j, &cur),
+                P_INT(json_get_bool(j, "nic_fallback", rows_int(&cur, 0, 14) != 0)), P_INT(c->id));
     if (e != BIC_E_OK) return fail(req, e, "cannot update the pool");
     const json_t *mods = json_object_get(j, "modules");
     if (mods && (e = set_modules(req, c->id, mods)) != BIC_E_OK) return e;
@@ -489,10 +516,10 @@ bic_err h_pools_placement(bic_req *req, bic_resp *resp)
     size_t n, nmod;
     long long *mods;
     const char **names;
-    e = pools_server_load(req->db, req->arena, id, &s, &n, &mods, &names, &nmod);
-    if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
     pl_rules rules;
     pools_rules(req->cfg, &rules);
+    e = pools_server_load(req->db, req->arena, id, rules.per_gbps, &s, &n, &mods, &names, &nmod);
+    if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
     pl_request r = {.memory_mib = rows_int(&sp, 0, 2),
                     .vcpus = (int)rows_int(&sp, 0, 1),
                     .vf = !strcmp(rows_str(&sp, 0, 4), "sriov"),
@@ -501,9 +528,13 @@ bic_err h_pools_placement(bic_req *req, bic_resp *resp)
                     .nmodules = nmod,
                     .policy = !strcmp(rows_str(&p, 0, 12), "pack") ? PL_PACK : PL_SPREAD};
     char why[512] = "";
-    long k = placement_choose(s, n, &r, &rules, why, sizeof(why));
-    json_t *o = k >= 0 ? json_pack("{s:b, s:I, s:s, s:s}", "fits", 1, "server_id",
-                                   (json_int_t)s[k].id, "hostname", s[k].hostname, "reason", "")
+    bool fell_back;
+    long k =
+        pools_choose(s, n, &r, &rules, rows_int(&p, 0, 21) != 0, &fell_back, why, sizeof(why));
+    const char *nic = fell_back ? "virtio (no free SR-IOV VF)" : r.vf ? "sriov" : "virtio";
+    json_t *o = k >= 0 ? json_pack("{s:b, s:I, s:s, s:s, s:s}", "fits", 1, "server_id",
+                                   (json_int_t)s[k].id, "hostname", s[k].hostname, "reason",
+                                   fell_back ? why : "", "nic", nic)
                        : json_pack("{s:b, s:n, s:n, s:s}", "fits", 0, "server_id", "hostname",
                                    "reason", why);
     resp_json(req, resp, 200, o);

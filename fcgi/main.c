@@ -6,6 +6,7 @@
  *   bicd [-c FILE] useradd    create or reset a local account (password on stdin)
  *   bicd [-c FILE] bench-argon2 [N]  time password hashing (used by make bench)
  *   bicd [-c FILE] bench-alloc ...   time SKIP LOCKED allocations (used by make bench)
+ *   bicd [-c FILE] bench-place ...   concurrent placements of one pool (tests, make bench)
  *   bicd routes               print the route table as JSON
  *   bicd version              print the version
  */
@@ -17,6 +18,7 @@
 
 #include "admin_cli.h"
 #include "bench_alloc.h"
+#include "bench_place.h"
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
@@ -36,6 +38,7 @@ static void usage(FILE *to)
           "  useradd   create or update a local account (see bicd useradd -h)\n"
           "  bench-argon2 [N]  time N password hashes; prints the sign-in bound\n"
           "  bench-alloc [--threads N --seconds S --rows R]  raw allocation rate\n"
+          "  bench-place --pool ID [--count N --threads T]  concurrent placements\n"
           "Every [section] key can be overridden by BIC_<SECTION>_<KEY>.\n",
           to);
 }
@@ -111,6 +114,8 @@ int main(int argc, char **argv)
         rc = admin_cli_bench_argon2(&cfg, argc - i, argv + i);
     } else if (!strcmp(cmd, "bench-alloc")) {
         rc = bench_alloc_run(&cfg, argc - i, argv + i);
+    } else if (!strcmp(cmd, "bench-place")) {
+        rc = bench_place_run(&cfg, argc - i, argv + i);
     } else if (!strcmp(cmd, "useradd")) {
         rc = admin_cli_useradd(&cfg, argc - i, argv + i);
     } else {

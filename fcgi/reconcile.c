@@ -25,6 +25,7 @@
 #include "log.h"
 #include "placement.h"
 #include "pools.h"
+#include "sriov.h"
 
 void pools_rules(const bic_config *cfg, pl_rules *out)
 {
@@ -35,11 +36,12 @@ void pools_rules(const bic_config *cfg, pl_rules *out)
     out->host_reserve_mib = cfg->pools_host_reserve_mib;
 }
 
-bic_err pools_server_load(bic_db *db, bic_arena *a, long long pool_id, pl_server **out, size_t *n,
-                          long long **modules, const char ***module_names, size_t *nmodules)
+bic_err pools_server_load(bic_db *db, bic_arena *a, long long pool_id, int per_gbps,
+                          pl_server **out, size_t *n, long long **modules,
+                          const char ***module_names, size_t *nmodules)
 {
     bic_rows r, m;
-    bic_err e = DB_EXEC(db, a, STMT_rc_server_load, &r, P_INT(pool_id));
+    bic_err e = DB_EXEC(db, a, STMT_rc_server_load, &r, P_INT(per_gbps), P_INT(pool_id));
     if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_pool_modules_of, &m, P_INT(pool_id));
     if (e != BIC_E_OK) return e;
     pl_server *s = arena_alloc(a, (r.nrows + 1) * sizeof(*s));
@@ -75,6 +77,22 @@ bic_err pools_server_load(bic_db *db, bic_arena *a, long long pool_id, pl_server
     return BIC_E_OK;
 }
 
+long pools_choose(const pl_server *s, size_t n, pl_request *r, const pl_rules *rules, bool fallback,
+                  bool *fell_back, char *why, size_t len)
+{
+    *fell_back = false;
+    long k = placement_choose(s, n, r, rules, why, len);
+    if (k >= 0 || !r->vf || !fallback) return k;
+    char other[64];
+    r->vf = false;
+    k = placement_choose(s, n, r, rules, other, sizeof(other));
+    if (k >= 0)
+        *fell_back = true;
+    else
+        r->vf = true;
+    return k;
+}
+
 struct rc {
     bic_db *db;
     bic_arena *a;
@@ -91,8 +109,8 @@ static void make_uuid(char out[37])
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* Queues a task of type with params (stolen) for server; its id in *task. */
@@ -171,9 +189,19 @@ static bic_err finished_tx(bic_db *db, void *arg)
 
 /* ---- 2. tasks that waiting desktops need ---- */
 
-static json_t *nic_json(const char *nic_type)
+/* params.nic of desktop.create from a row of rc_waiting (docs/agent-protocol.md). */
+static json_t *nic_json(const bic_rows *r, size_t i)
 {
-    return json_pack("{s:s}", "type", nic_type ? nic_type : "virtio");
+    const char *type = rows_str(r, i, 9) ? rows_str(r, i, 9) : "virtio";
+    json_t *o = json_pack("{s:s}", "type", type);
+    if (rows_str(r, i, 13)) json_object_set_new(o, "mac", json_string(rows_str(r, i, 13)));
+    if (rows_str(r, i, 17)) json_object_set_new(o, "vlan", json_integer(rows_int(r, i, 17)));
+    if (!strcmp(type, "sriov") && rows_str(r, i, 14)) {
+        json_object_set_new(o, "vf_pci", json_string(rows_str(r, i, 14)));
+        json_object_set_new(o, "pf", json_string(rows_str(r, i, 15)));
+        json_object_set_new(o, "vf_index", json_integer(rows_int(r, i, 16)));
+    }
+    return o;
 }
 
 static bic_err waiting_tx(bic_db *db, void *arg)
@@ -228,15 +256,21 @@ static bic_err waiting_tx(bic_db *db, void *arg)
             continue;
         }
         bool create = !strcmp(phase, "pending");
+        if (create && rows_str(&r, i, 9) && !strcmp(rows_str(&r, i, 9), "sriov") &&
+            !rows_str(&r, i, 14)) {
+            e = DB_EXEC(db, c->a, STMT_rc_desktop_done, NULL, P_STR("error"),
+                        P_STR("the desktop holds no SR-IOV VF (its VF is gone)"), P_NULL,
+                        P_INT(id));
+            continue;
+        }
         json_t *params =
-            create ? json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o, s:b}", "uuid", uuid, "name",
-                               rows_str(&r, i, 4), "vcpus", (json_int_t)rows_int(&r, i, 6),
+            create ? json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o, s:b}", "uuid", uuid,
+                               "name", rows_str(&r, i, 4), "vcpus", (json_int_t)rows_int(&r, i, 6),
                                "memory_mib", (json_int_t)rows_int(&r, i, 7), "disk_gib",
                                (json_int_t)rows_int(&r, i, 8), "base", volume, "overlay", overlay,
-                               "nic", nic_json(rows_str(&r, i, 9)), "start", 1)
-                   : json_pack("{s:s, s:s, s:s, s:I, s:b}", "uuid", uuid, "base", volume,
-                               "overlay", overlay, "disk_gib", (json_int_t)rows_int(&r, i, 8),
-                               "start", 1);
+                               "nic", nic_json(&r, i), "start", 1)
+                   : json_pack("{s:s, s:s, s:s, s:I, s:b}", "uuid", uuid, "base", volume, "overlay",
+                               overlay, "disk_gib", (json_int_t)rows_int(&r, i, 8), "start", 1);
         e = queue_task(c, server, create ? "desktop.create" : "desktop.refresh", params, &task);
         if (e == BIC_E_OK)
             e = DB_EXEC(db, c->a, STMT_rc_desktop_task, NULL, P_INT(task),
@@ -258,65 +292,179 @@ static bic_err set_phase(struct rc *c, long long id, const char *phase, const ch
     return DB_EXEC(c->db, c->a, STMT_desktop_set_phase, NULL, P_STR(phase), P_STR(why), P_INT(id));
 }
 
-/* Places and inserts need new desktops; *why gets the refusal when placement stops early. */
-static bic_err grow(struct rc *c, const bic_rows *pool, const struct dk *d, size_t nd, long long need,
-                    const char **why)
+/* What placing needs about a pool, loaded once per pass. */
+struct placing {
+    const bic_rows *pool; /* a row of POOL_LOCK_COLS */
+    bic_rows sp, img;     /* its spec; its image's published version */
+    pl_server *s;
+    size_t n;
+    pl_request req;
+    pl_rules rules;
+};
+
+/* Loads what placing desktops of c->pool_id needs; *why set when the pool cannot grow. */
+static bic_err placing_load(struct rc *c, const bic_rows *pool, struct placing *pl,
+                            const char **why)
 {
-    bic_rows sp, img;
-    bic_err e = DB_EXEC(c->db, c->a, STMT_pool_spec_get, &sp, P_INT(rows_int(pool, 0, 4)));
+    pl->pool = pool;
+    bic_err e = DB_EXEC(c->db, c->a, STMT_pool_spec_get, &pl->sp, P_INT(rows_int(pool, 0, 4)));
     if (e == BIC_E_OK)
-        e = DB_EXEC(c->db, c->a, STMT_pool_image_published, &img, P_INT(rows_int(pool, 0, 3)));
+        e = DB_EXEC(c->db, c->a, STMT_pool_image_published, &pl->img, P_INT(rows_int(pool, 0, 3)));
     if (e != BIC_E_OK) return e;
-    if (sp.nrows != 1 || img.nrows != 1 || !rows_str(&img, 0, 0)) {
+    if (pl->sp.nrows != 1 || pl->img.nrows != 1 || !rows_str(&pl->img, 0, 0)) {
         *why = "the pool's image has no published version";
         return BIC_E_OK;
     }
-    pl_server *s;
-    size_t n, nmod;
+    pools_rules(c->cfg, &pl->rules);
+    size_t nmod;
     long long *mods;
     const char **names;
-    e = pools_server_load(c->db, c->a, c->pool_id, &s, &n, &mods, &names, &nmod);
+    e = pools_server_load(c->db, c->a, c->pool_id, pl->rules.per_gbps, &pl->s, &pl->n, &mods,
+                          &names, &nmod);
     if (e != BIC_E_OK) return e;
-    pl_rules rules;
-    pools_rules(c->cfg, &rules);
-    const char *nic = rows_str(&sp, 0, 4);
-    pl_request req = {.memory_mib = rows_int(&sp, 0, 2),
-                      .vcpus = (int)rows_int(&sp, 0, 1),
-                      .vf = !strcmp(nic, "sriov"),
-                      .modules = mods,
-                      .module_names = names,
-                      .nmodules = nmod,
-                      .policy = !strcmp(rows_str(pool, 0, 9), "pack") ? PL_PACK : PL_SPREAD};
+    pl->req = (pl_request){.memory_mib = rows_int(&pl->sp, 0, 2),
+                           .vcpus = (int)rows_int(&pl->sp, 0, 1),
+                           .vf = !strcmp(rows_str(&pl->sp, 0, 4), "sriov"),
+                           .modules = mods,
+                           .module_names = names,
+                           .nmodules = nmod,
+                           .policy = !strcmp(rows_str(pool, 0, 9), "pack") ? PL_PACK : PL_SPREAD};
+    return BIC_E_OK;
+}
+
+/*
+ * Places desktop number seq: chooses a server, reserves a VF there when the spec asks for
+ * one (or falls back to virtio when the pool allows it), inserts the desktop and gives it
+ * its MAC. *id = the new desktop, or 0 with *why when nothing fits.
+ */
+static bic_err place_one(struct rc *c, struct placing *pl, long long seq, long long *id,
+                         const char **why)
+{
+    const bic_rows *pool = pl->pool, *sp = &pl->sp;
+    bool want_vf = pl->req.vf, fallback = rows_int(pool, 0, 14) != 0, fell_back;
+    char whybuf[512] = "", name[128], uuid[37], mac[18];
+    *id = 0;
+    long idx = pools_choose(pl->s, pl->n, &pl->req, &pl->rules, fallback, &fell_back, whybuf,
+                            sizeof(whybuf));
+    bool vf = pl->req.vf;
+    pl->req.vf = want_vf;
+    if (idx < 0) {
+        *why = arena_strdup(c->a, whybuf);
+        return BIC_E_OK;
+    }
+    const char *note =
+        fell_back ? arena_printf(c->a, "no server has a free SR-IOV VF (%.300s); virtio NIC instead",
+                                 whybuf)
+                  : "";
+    sriov_vf f;
+    bool got = false;
+    bic_err e = BIC_E_OK;
+    /* The snapshot's free VFs may be gone (taken by a concurrent placement, or the NIC rule
+       counted again under the PF's lock): that server is out, choose again. */
+    while (vf && !got) {
+        e = sriov_pick(c->db, c->a, pl->s[idx].id, pl->rules.per_gbps, &f, &got);
+        if (e != BIC_E_OK) return e;
+        if (got) break;
+        pl->s[idx].vfs_free = 0;
+        idx = placement_choose(pl->s, pl->n, &pl->req, &pl->rules, whybuf, sizeof(whybuf));
+        if (idx >= 0) continue;
+        if (fallback) {
+            pl->req.vf = false;
+            idx = placement_choose(pl->s, pl->n, &pl->req, &pl->rules, name, sizeof(name));
+            pl->req.vf = want_vf;
+        }
+        if (idx < 0) {
+            *why = arena_strdup(c->a, whybuf);
+            return BIC_E_OK;
+        }
+        note = arena_printf(c->a, "no server has a free SR-IOV VF (%.300s); virtio NIC instead",
+                            whybuf);
+        break;
+    }
+    const pl_server *host = &pl->s[idx];
+    if (!pools_format_name(rows_str(pool, 0, 8), seq, name, sizeof(name))) {
+        *why = "the name pattern gives no valid name for the next desktop";
+        return BIC_E_OK;
+    }
+    pl_request as_placed = pl->req;
+    as_placed.vf = got;
+    placement_commit(&pl->s[idx], &as_placed);
+    make_uuid(uuid);
+    const char *nic = got ? "sriov" : "virtio";
+    e = DB_EXEC(c->db, c->a, STMT_rc_desktop_insert, NULL, P_INT(host->id), P_INT(c->pool_id),
+                P_INT(seq), P_STR(uuid), P_STR(name), P_INT(rows_int(&pl->img, 0, 0)),
+                P_STR(arena_printf(c->a, "bic-desk-%s.qcow2", uuid)), P_INT(rows_int(sp, 0, 1)),
+                P_INT(rows_int(sp, 0, 2)), P_INT(rows_int(sp, 0, 3)), P_STR(nic),
+                P_INT(rows_int(sp, 0, 1)), P_INT(rows_int(sp, 0, 2)));
+    if (e != BIC_E_OK) return e;
+    long long did = (long long)db_insert_id(c->db);
+    sriov_desktop_mac(did, mac);
+    long long vlan = rows_str(pool, 0, 13) ? rows_int(pool, 0, 13) : 0;
+    if (got) e = sriov_claim(c->db, c->a, &f, did, mac, vlan);
+    if (e == BIC_E_OK)
+        e = DB_EXEC(c->db, c->a, STMT_desktop_set_nic, NULL, P_STR(mac), P_STR(nic), P_STR(note),
+                    P_INT(did));
+    if (e == BIC_E_OK) *id = did;
+    return e;
+}
+
+/* Places and inserts need new desktops; *why gets the refusal when placement stops early. */
+static bic_err grow(struct rc *c, const bic_rows *pool, const struct dk *d, size_t nd,
+                    long long need, const char **why)
+{
+    struct placing pl;
+    bic_err e = placing_load(c, pool, &pl, why);
+    if (e != BIC_E_OK || *why) return e;
     /* the lowest free numbers: used ones are sorted */
     long long next = 1;
     size_t k = 0;
     for (long long made = 0; made < need && e == BIC_E_OK; made++) {
-        while (k < nd && d[k].seq < next) k++;
+        while (k < nd && d[k].seq < next)
+            k++;
         while (k < nd && d[k].seq == next) {
             next++;
             k++;
         }
-        char whybuf[512] = "";
-        long idx = placement_choose(s, n, &req, &rules, whybuf, sizeof(whybuf));
-        if (idx < 0) {
-            *why = arena_strdup(c->a, whybuf);
-            break;
-        }
-        placement_commit(&s[idx], &req);
-        char uuid[37], name[128];
-        make_uuid(uuid);
-        if (!pools_format_name(rows_str(pool, 0, 8), next, name, sizeof(name))) {
-            *why = "the name pattern gives no valid name for the next desktop";
-            break;
-        }
-        e = DB_EXEC(c->db, c->a, STMT_rc_desktop_insert, NULL, P_INT(s[idx].id), P_INT(c->pool_id),
-                    P_INT(next), P_STR(uuid), P_STR(name), P_INT(rows_int(&img, 0, 0)),
-                    P_STR(arena_printf(c->a, "bic-desk-%s.qcow2", uuid)),
-                    P_INT(rows_int(&sp, 0, 1)), P_INT(rows_int(&sp, 0, 2)),
-                    P_INT(rows_int(&sp, 0, 3)), P_STR(nic), P_INT(rows_int(&sp, 0, 1)),
-                    P_INT(rows_int(&sp, 0, 2)));
+        long long id;
+        e = place_one(c, &pl, next, &id, why);
+        if (e != BIC_E_OK || !id) break;
         next++;
     }
+    return e;
+}
+
+struct place_ctx {
+    struct rc c;
+    long long seq, id;
+    const char *why;
+};
+
+static bic_err place_tx(bic_db *db, void *arg)
+{
+    struct place_ctx *p = arg;
+    bic_rows pool;
+    struct placing pl;
+    p->c.db = db;
+    p->id = 0;
+    p->why = NULL;
+    bic_err e = DB_EXEC(db, p->c.a, STMT_pool_row, &pool, P_INT(p->c.pool_id));
+    if (e != BIC_E_OK) return e;
+    if (pool.nrows != 1) {
+        p->why = "no such pool";
+        return BIC_E_OK;
+    }
+    e = placing_load(&p->c, &pool, &pl, &p->why);
+    if (e == BIC_E_OK && !p->why) e = place_one(&p->c, &pl, p->seq, &p->id, &p->why);
+    return e;
+}
+
+bic_err pools_place_one(bic_db *db, bic_arena *a, const bic_config *cfg, long long pool_id,
+                        long long seq, long long *id, const char **why)
+{
+    struct place_ctx p = {.c = {.db = db, .a = a, .cfg = cfg, .pool_id = pool_id}, .seq = seq};
+    bic_err e = db_tx(db, place_tx, &p);
+    *id = p.id;
+    *why = p.why;
     return e;
 }
 
@@ -332,7 +480,7 @@ static bic_err pool_tx(bic_db *db, void *arg)
     if (e != BIC_E_OK) return e;
     struct dk *d = arena_alloc(c->a, (r.nrows + 1) * sizeof(*d));
     for (size_t i = 0; i < r.nrows; i++)
-        d[i] = (struct dk){rows_int(&r, i, 0), rows_int(&r, i, 5),  rows_str(&r, i, 1),
+        d[i] = (struct dk){rows_int(&r, i, 0), rows_int(&r, i, 5), rows_str(&r, i, 1),
                            rows_str(&r, i, 2), rows_int(&r, i, 3), rows_int(&r, i, 4),
                            rows_int(&r, i, 6), rows_int(&r, i, 7)};
     if (!strcmp(state, "deleting")) {
@@ -388,8 +536,8 @@ static bic_err pool_tx(bic_db *db, void *arg)
     const char *last = rows_str(&p, 0, 12);
     const char *now = why ? why : (rows_int(&p, 0, 11) > 0 ? last : "");
     if (why && strcmp(why, last)) {
-        LOG_WARN(NULL, "pool %lld (%s): cannot place a desktop: %s", c->pool_id,
-                 rows_str(&p, 0, 1), why);
+        LOG_WARN(NULL, "pool %lld (%s): cannot place a desktop: %s", c->pool_id, rows_str(&p, 0, 1),
+                 why);
         e = audit_write_as(&c->req, 0, "system", "pool.placement_failed", "pool",
                            arena_printf(c->a, "%lld", c->pool_id), false,
                            json_pack("{s:s, s:I, s:I}", "reason", why, "live", (json_int_t)live,
@@ -411,7 +559,8 @@ void reconcile_tick(bic_db *db, bic_arena *a, const bic_config *cfg, const char 
     c.req.remote_addr = "";
     snprintf(c.req.request_id, sizeof(c.req.request_id), "ctl-reconcile");
     if (db_tx(db, finished_tx, &c) != BIC_E_OK) LOG_WARN(NULL, "reconciler: finished tasks failed");
-    if (db_tx(db, waiting_tx, &c) != BIC_E_OK) LOG_WARN(NULL, "reconciler: waiting desktops failed");
+    if (db_tx(db, waiting_tx, &c) != BIC_E_OK)
+        LOG_WARN(NULL, "reconciler: waiting desktops failed");
     bic_rows pools;
     if (DB_EXEC0(db, a, STMT_rc_pools, &pools) != BIC_E_OK) return;
     for (size_t i = 0; i < pools.nrows; i++) {

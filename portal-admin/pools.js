@@ -3,14 +3,16 @@
 // pool's page: provisioning progress, pause reason and last error, pause/resume, sizes and
 // settings, a new spec for every desktop, entitlements, where the next desktop would be
 // placed (or why it cannot be), the session policy (clipboard, view-only, time limits,
-// client networks, sessions per user, power actions, refresh on log-off), and its desktops
-// with refresh and delete.
+// client networks, sessions per user, power actions, refresh on log-off), the network (VLAN,
+// virtio fallback of SR-IOV pools), and its desktops with their NIC (virtio or the SR-IOV VF
+// they hold, MAC, VLAN, why it differs from the spec), refresh and delete; #/pools/3?desktop=12
+// opens one desktop's details on the pool's page.
 import * as api from '/common/api.js';
 import { ApiError } from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy, setText } from '/common/ui.js';
 import { formatNumber } from '/common/i18n.js';
 import { pageHead, dataTable, Pager, searchBox, select, latest, loadPage } from './lists.js';
-import { Poller, liveBadge, ago, desktopStateBadge, fmtMiB, hashQuery, setHashQuery } from './inventory.js';
+import { Poller, liveBadge, ago, desktopStateBadge, fmtMiB, fmtGiB, hashQuery, setHashQuery } from './inventory.js';
 import { loadBuildingBlocks, loadModules } from './servers.js';
 import { initials } from '/common/app.js';
 import { SHOW_MESSAGE, nextCursor, loadAll, cardHead, crumbs, notFoundCard, intOf } from './images.js';
@@ -24,6 +26,7 @@ const DETAIL_IDLE_MS = 10000;
 export const POOL_TYPES = ['dedicated', 'floating'];
 export const PLACEMENTS = ['spread', 'pack'];
 const MAX_POOL_SIZE = 10000;
+export const VLAN_MAX = 4094;
 
 // ---- naming patterns --------------------------------------------------------------------------
 
@@ -72,10 +75,10 @@ function patternPreview(input, maxInput) {
     }
     const last = Number.isFinite(max) && max > 0 ? max : 3;
     const nums = [1, 2, 3].filter((n) => n <= last);
-    el.append(h('span', { class: 'pattern-label', i18n: 'pools.pattern.first' }),
+    el.append(...[h('span', { class: 'pattern-label', i18n: 'pools.pattern.first' }),
       ...nums.map((n) => h('code', { class: 'pattern-name', text: res.name(n) })),
       last > 4 ? h('span', { class: 'muted', text: '…' }) : null,
-      last > 3 ? h('code', { class: 'pattern-name', text: res.name(last) }) : null);
+      last > 3 ? h('code', { class: 'pattern-name', text: res.name(last) }) : null].filter(Boolean));
   };
   input.addEventListener('input', update);
   maxInput.addEventListener('input', update);
@@ -372,6 +375,102 @@ function readSizes(alert, minI, maxI, spareI) {
   return { min_size: min, max_size: max, spare };
 }
 
+// ---- network: VLAN and the virtio fallback ---------------------------------------------------------
+
+// '' -> {value: null} (untagged), ' 100 ' -> {value: 100}; {error: true} unless a whole number 1..4094.
+export function parseVlan(text) {
+  const v = String(text === undefined || text === null ? '' : text).trim();
+  if (v === '') return { value: null };
+  if (!/^\d{1,4}$/.test(v)) return { error: true };
+  const n = Number(v);
+  return n >= 1 && n <= VLAN_MAX ? { value: n } : { error: true };
+}
+
+function vlanOf(p) {
+  return p && p.vlan !== undefined && p.vlan !== null ? Number(p.vlan) : null;
+}
+
+/*
+ * The pool's network settings as form fields: the VLAN (empty = none, checked here before
+ * anything is sent; the server checks again) and "fall back to virtio when no VF is free",
+ * whose hint says whether the chosen spec makes it matter (only SR-IOV specs do).
+ * Returns {el, setNicType(type|null), read(alert) -> {vlan, nic_fallback} or null}.
+ */
+function networkFields(p, prefix) {
+  const vlan = h('input', {
+    type: 'text', name: 'vlan', id: prefix + '-vlan', inputmode: 'numeric', maxlength: '6', autocomplete: 'off', spellcheck: 'false',
+    class: 'vlan-input', i18nPlaceholder: 'pools.field.vlan_none', value: vlanOf(p) === null ? '' : String(vlanOf(p)),
+    'aria-describedby': `${prefix}-vlan-hint ${prefix}-vlan-err`,
+  });
+  const vlanErr = h('p', { class: 'field-error', id: prefix + '-vlan-err', 'data-error-for': 'vlan', role: 'alert', hidden: true });
+  const vlanBox = h('div', { class: 'field', 'data-field': 'vlan' },
+    h('label', { for: prefix + '-vlan' }, h('span', { i18n: 'pools.field.vlan' }), h('span', { class: 'field-optional', i18n: 'common.optional' })),
+    vlan, h('p', { class: 'field-hint', id: prefix + '-vlan-hint', i18n: 'pools.field.vlan_hint', i18nArgs: { max: String(VLAN_MAX) } }), vlanErr);
+  const fallback = h('input', { type: 'checkbox', name: 'nic_fallback', checked: !!(p && p.nic_fallback), 'aria-describedby': prefix + '-fallback-hint' });
+  const hint = h('p', { class: 'field-hint', id: prefix + '-fallback-hint', 'data-role': 'fallback-hint', i18n: 'pools.field.fallback_hint_any' });
+  const fbBox = h('div', { class: 'field nic-fallback', 'data-field': 'nic_fallback' },
+    h('span', { class: 'field-label', i18n: 'pools.field.fallback_label' }),
+    h('label', { class: 'checkbox check-block' }, fallback, h('span', { i18n: 'pools.field.fallback' })),
+    hint);
+  vlan.addEventListener('input', () => {
+    vlanErr.hidden = true;
+    vlanBox.classList.remove('has-error');
+    vlan.removeAttribute('aria-invalid');
+  });
+  return {
+    el: h('div', { class: 'field-row pool-network', 'data-role': 'pool-network' }, vlanBox, fbBox),
+    setNicType(type) {
+      fbBox.setAttribute('data-nic-type', type || '');
+      fbBox.classList.toggle('is-moot', type === 'virtio');
+      setText(hint, type === 'sriov' ? 'pools.field.fallback_hint_sriov' : type === 'virtio' ? 'pools.field.fallback_hint_virtio' : 'pools.field.fallback_hint_any');
+    },
+    read(alert) {
+      const v = parseVlan(vlan.value);
+      if (v.error) {
+        setText(vlanErr, 'pools.error.vlan', { max: String(VLAN_MAX) });
+        vlanErr.hidden = false;
+        vlanBox.classList.add('has-error');
+        vlan.setAttribute('aria-invalid', 'true');
+        alert.show('pools.error.vlan', { max: String(VLAN_MAX) });
+        vlan.focus();
+        vlanBox.scrollIntoView({ block: 'nearest' });
+        return null;
+      }
+      return { vlan: v.value, nic_fallback: fallback.checked };
+    },
+  };
+}
+
+// ---- a desktop's NIC -------------------------------------------------------------------------------
+
+const NIC_OF_DESKTOP = ['virtio', 'sriov'];
+
+// "ens1f0 · VF 3"
+function vfName(vf) {
+  return h('span', { class: 'mono', 'data-role': 'vf', title: vf.pci || null, i18n: 'vf.name', i18nArgs: { nic: vf.nic, n: formatNumber(vf.index) } });
+}
+
+/*
+ * A desktop's NIC on one line under its name: virtio or the SR-IOV VF it holds, its MAC and
+ * VLAN; then the note that says why it is not what the spec asked for (a fallback to virtio,
+ * a VF gone). Desktops from before SR-IOV have no nic: the spec's NIC type is shown then.
+ */
+export function desktopNic(d) {
+  const n = d.nic;
+  const type = n && NIC_OF_DESKTOP.includes(n.type) ? n.type : d.nic_type;
+  if (!type) return null;
+  const hasVlan = n && n.vlan !== null && n.vlan !== undefined;
+  return [
+    h('span', { class: 'nic-line-desk', 'data-role': 'desktop-nic', 'data-nic-type': type },
+      h('span', { class: ['nic-kind', 'nic-kind-' + type], i18n: NIC_OF_DESKTOP.includes(type) ? 'nic_type.' + type : undefined, text: NIC_OF_DESKTOP.includes(type) ? undefined : type }),
+      n && n.type === 'sriov' && n.vf ? vfName(n.vf) : null,
+      n && (n.mac || hasVlan) ? h('span', { class: 'nic-addr' },
+        n.mac ? h('span', { class: 'mono', 'data-role': 'mac', text: n.mac }) : null,
+        hasVlan ? h('span', { class: 'vlan-chip', 'data-role': 'vlan', i18n: 'nic.vlan', i18nArgs: { n: String(n.vlan) } }) : null) : null),
+    n && n.note ? h('span', { class: 'nic-note', 'data-role': 'nic-note', title: n.note }, icon('alert'), h('span', { text: n.note })) : null,
+  ];
+}
+
 // ---- create -------------------------------------------------------------------------------------
 
 function createPoolDialog(done) {
@@ -387,6 +486,13 @@ function createPoolDialog(done) {
   const placement = h('select', { name: 'placement' }, PLACEMENTS.map((p) => h('option', { value: p, i18n: 'placement.' + p })));
   const modules = modulePicker([]);
   const preview = patternPreview(pattern, maxI);
+  const net = networkFields(null, 'pool');
+  let specItems = [];
+  const specNic = () => {
+    const chosen = specItems.find((x) => String(x.id) === spec.el.value);
+    net.setNicType(chosen ? chosen.nic_type : null);
+  };
+  spec.el.addEventListener('change', specNic);
   let patternTouched = false;
   pattern.addEventListener('input', () => {
     patternTouched = true;
@@ -409,6 +515,8 @@ function createPoolDialog(done) {
   }).catch(() => {});
   spec.ready.then((items) => {
     specHint.hidden = items.length > 0;
+    specItems = items;
+    specNic();
   }).catch(() => {});
 
   const d = dialog({
@@ -426,6 +534,7 @@ function createPoolDialog(done) {
       h('div', { class: 'field-row' },
         h('div', { class: 'field' }, h('label', { for: 'pool-image' }, h('span', { i18n: 'pools.field.image' })), Object.assign(image.el, { id: 'pool-image' }), imageHint),
         h('div', { class: 'field' }, h('label', { for: 'pool-spec' }, h('span', { i18n: 'pools.field.spec' })), Object.assign(spec.el, { id: 'pool-spec' }), specHint)),
+      net.el,
       h('div', { class: 'field-row field-row-3' },
         field('pools.field.min', minI, { hint: 'pools.field.min_hint' }),
         field('pools.field.max', maxI, { hint: 'pools.field.max_hint' }),
@@ -453,6 +562,8 @@ function createPoolDialog(done) {
         spec.el.focus();
         return false;
       }
+      const network = net.read(alert);
+      if (!network) return false;
       const sizes = readSizes(alert, minI, maxI, spareI);
       if (!sizes) return false;
       const pat = parsePattern(pattern.value, sizes.max_size);
@@ -470,6 +581,9 @@ function createPoolDialog(done) {
         name: n, description: desc.value.trim(), type: type.value, image_id: Number(image.el.value), spec_id: Number(spec.el.value),
         ...sizes, name_pattern: pattern.value.trim(), placement: placement.value, modules: mods,
       };
+      // the defaults (untagged, no fallback) are left out
+      if (network.vlan !== null) body.vlan = network.vlan;
+      if (network.nic_fallback) body.nic_fallback = true;
       const p = await api.post('/pools', body);
       toast('pools.created', { name: p.name || n });
       if (done) done(p);
@@ -840,8 +954,14 @@ function poolPage(page, id, ctx) {
   let lastResults = [];
   const finder = searchBox('pool.ent.search', (v) => findPrincipals(v), 'ent-search');
   const policy = policyPanel(id, !!(ctx && ctx.user && ctx.user.role === 'admin'));
+  // the spec of the pool (for its NIC type), loaded again when the pool gets another spec
+  let spec = null;
+  // one desktop's details (#/pools/3?desktop=12): its id, and whether to scroll to them
+  const deskCard = h('section', { class: 'card detail-card desk-detail', 'data-card': 'desktop', hidden: true });
+  let focusId = Number(hashQuery().get('desktop')) || null;
+  let focusScroll = !!focusId;
 
-  page.append(crumbBox, head, alert.el, banners, progress,
+  page.append(crumbBox, head, alert.el, banners, deskCard, progress,
     h('div', { class: 'pool-grid' },
       h('section', { class: 'card detail-card', 'data-card': 'placement' },
         cardHead('pool.placement.title', 'server',
@@ -882,10 +1002,20 @@ function poolPage(page, id, ctx) {
     renderHead();
     renderBanners();
     renderProgress();
+    await loadSpec();
     renderSettings();
     policy.sync(pool);
-    await Promise.all([loadDesktops(), loadPlacement()]);
+    await Promise.all([loadDesktops(), loadPlacement(), loadFocus()]);
     live.mark();
+  }
+
+  async function loadSpec() {
+    if (spec && spec.id === pool.spec_id) return;
+    try {
+      spec = await api.get('/specs/' + pool.spec_id);
+    } catch (e) {
+      spec = null; // the settings show the spec's name without its NIC type
+    }
   }
 
   // ---- head, banners, progress, settings ----
@@ -980,10 +1110,16 @@ function poolPage(page, id, ctx) {
       ['pool.prop.sizes', h('span', { i18n: 'pools.size', i18nArgs: { min: formatNumber(p.min_size), max: formatNumber(p.max_size), spare: formatNumber(p.spare || 0) } })],
       ['pool.prop.pattern', h('code', { class: 'mono', text: p.name_pattern })],
       ['pool.prop.placement', h('span', { i18n: 'placement.' + p.placement })],
+      ['pool.prop.nic', spec ? nicBadge(spec.nic_type) : h('span', { class: 'muted', text: '—' }), 'pool-nic'],
+      ['pool.prop.vlan', vlanOf(p) === null ? h('span', { class: 'muted', i18n: 'pool.prop.vlan_none' }) : h('span', { class: 'mono', text: String(vlanOf(p)) }), 'pool-vlan'],
+      ['pool.prop.fallback', h('span', {
+        class: spec && spec.nic_type !== 'sriov' ? 'muted' : null,
+        i18n: spec && spec.nic_type !== 'sriov' ? 'pool.prop.fallback_moot' : p.nic_fallback ? 'pool.prop.fallback_on' : 'pool.prop.fallback_off',
+      }), 'pool-fallback'],
       ['pool.prop.modules', h('span', { class: 'module-chips', 'data-role': 'pool-modules' },
         (p.modules || []).length ? p.modules.map((m) => h('a', { class: 'chip', href: '#/servers?module=' + m.id, 'data-module': m.name, text: m.name })) : h('span', { class: 'muted', i18n: 'pool.prop.no_modules' }))],
       ['pool.prop.created', h('span', { date: p.created_at })],
-    ].map(([k, v]) => h('div', { class: 'prop' }, h('dt', { i18n: k }), h('dd', null, v))));
+    ].map(([k, v, role]) => h('div', { class: 'prop', 'data-role': role || null }, h('dt', { i18n: k }), h('dd', null, v))));
   }
 
   // ---- placement preview ----
@@ -1020,7 +1156,7 @@ function poolPage(page, id, ctx) {
         return { ...d, next_after: nextCursor(d) };
       },
       row: desktopRow,
-      keyed: { key: (d) => d.id, sig: (d) => JSON.stringify([d.name, d.phase, d.state, d.phase_error, d.hostname, d.present, d.vcpus, d.memory_mib, d.assigned_user_id]) },
+      keyed: { key: (d) => d.id, sig: (d) => JSON.stringify([d.name, d.phase, d.state, d.phase_error, d.hostname, d.present, d.vcpus, d.memory_mib, d.assigned_user_id, d.nic, d.nic_type, d.id === focusId]) },
       emptyKey: 'pool.desktops.empty',
       emptyIcon: 'monitor',
       infoKey: 'list.page',
@@ -1046,16 +1182,111 @@ function poolPage(page, id, ctx) {
       h('div', { class: 'desk-cell' },
         h('span', { class: 'desk-icon', 'aria-hidden': 'true' }, icon('monitor')),
         h('div', { class: 'user-cell-text' },
-          h('span', { class: 'user-cell-name', text: d.name }),
+          h('a', { class: 'user-cell-name desk-link', href: `#/pools/${id}?desktop=${d.id}`, 'data-action': 'open-desktop', text: d.name, onclick: (ev) => openDesktop(ev, d.id) }),
           h('span', { class: 'user-cell-sub' }, size,
             resizePending ? h('span', { class: 'muted', i18n: 'pool.desktop.spec_to', i18nArgs: { vcpus: formatNumber(d.spec_vcpus), mem: fmtMiB(d.spec_memory_mib) } }) : null,
-            d.uuid ? h('span', { class: 'mono', title: d.uuid, text: (size ? ' · ' : '') + d.uuid.slice(0, 8) }) : null))),
+            d.uuid ? h('span', { class: 'mono', title: d.uuid, text: (size ? ' · ' : '') + d.uuid.slice(0, 8) }) : null),
+          desktopNic(d))),
       d.server_id ? h('a', { class: 'strong', href: '#/servers/' + d.server_id, text: d.hostname || '#' + d.server_id }) : h('span', { class: 'muted', i18n: 'pool.desktop.unplaced' }),
       phaseBadge(d.phase),
       d.state && d.present !== false ? desktopStateBadge(d.state) : h('span', { class: 'muted', i18n: 'pool.desktop.not_present' }),
       d.phase_error ? h('span', { class: 'task-error-text is-failed', 'data-role': 'phase-error', title: d.phase_error, text: d.phase_error }) : h('span', { class: 'muted no-value', text: '—' }),
       h('div', { class: 'row-actions' }, refreshBtn, delBtn),
-    ], { 'data-desktop': d.name, 'data-desktop-id': String(d.id), 'data-phase': d.phase || '', 'data-state': d.state || '' });
+    ], { 'data-desktop': d.name, 'data-desktop-id': String(d.id), 'data-phase': d.phase || '', 'data-state': d.state || '', class: d.id === focusId ? 'is-selected' : null });
+  }
+
+  // ---- one desktop's details ----
+  function openDesktop(ev, did) {
+    if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return; // a new tab
+    ev.preventDefault();
+    focusId = did;
+    focusScroll = true;
+    setHashQuery({ desktop: did });
+    markSelected();
+    loadFocus();
+  }
+
+  function closeDesktop() {
+    focusId = null;
+    setHashQuery({});
+    deskCard.hidden = true;
+    clear(deskCard);
+    markSelected();
+  }
+
+  function markSelected() {
+    for (const tr of deskTable.body.children) tr.classList.toggle('is-selected', tr.bicKey === focusId);
+  }
+
+  async function loadFocus() {
+    if (!focusId) return;
+    const want = focusId;
+    let d = null;
+    try {
+      d = await api.get('/desktops/' + want);
+    } catch (e) {
+      if (want !== focusId) return;
+      if (e instanceof ApiError && e.status === 404) renderFocusMissing();
+      else {
+        const a = alertBox();
+        a.showError(e, SHOW_MESSAGE);
+        clear(deskCard).append(deskHead(null), a.el);
+        deskCard.hidden = false;
+      }
+      return;
+    }
+    if (want !== focusId) return;
+    renderFocus(d);
+  }
+
+  function deskHead(d) {
+    return h('header', { class: 'card-head' },
+      h('h2', { class: 'card-title' }, icon('monitor'),
+        d ? h('span', { i18n: 'pool.desk.title', i18nArgs: { name: d.name } }) : h('span', { i18n: 'pool.desk.title_unknown' })),
+      h('button', { type: 'button', class: 'icon-btn', 'data-action': 'close-desktop', i18nLabel: 'common.close', i18nTitle: 'common.close', onclick: () => closeDesktop() }, icon('x')));
+  }
+
+  function renderFocusMissing() {
+    clear(deskCard).append(deskHead(null),
+      h('p', { class: 'task-empty', 'data-role': 'desktop-missing', i18n: 'pool.desk.missing' }));
+    deskCard.hidden = false;
+    deskCard.removeAttribute('data-desktop-id');
+  }
+
+  function renderFocus(d) {
+    const n = d.nic || null;
+    const vf = n && n.type === 'sriov' ? n.vf : null;
+    const hasVlan = n && n.vlan !== null && n.vlan !== undefined;
+    const other = d.pool_id !== null && d.pool_id !== undefined && d.pool_id !== id;
+    const rows = [
+      ['pool.desk.server', d.server_id ? h('a', { href: '#/servers/' + d.server_id, text: d.hostname || '#' + d.server_id }) : h('span', { class: 'muted', i18n: 'pool.desktop.unplaced' })],
+      ['pool.desk.phase', phaseBadge(d.phase)],
+      ['pool.desk.power', d.state && d.present !== false ? desktopStateBadge(d.state) : h('span', { class: 'muted', i18n: 'pool.desktop.not_present' })],
+      ['pool.desk.size', d.vcpus ? h('span', null, h('span', { i18n: 'desktop.size', i18nArgs: { vcpus: formatNumber(d.vcpus), mem: fmtMiB(d.memory_mib) } }),
+        d.spec_disk_gib ? h('span', { class: 'muted', text: ' · ' + fmtGiB(d.spec_disk_gib) }) : null) : h('span', { class: 'muted', text: '—' })],
+      ['pool.desk.nic', n ? nicBadge(n.type) : d.nic_type ? nicBadge(d.nic_type) : h('span', { class: 'muted', text: '—' }), 'desk-nic'],
+      vf ? ['pool.desk.vf', vfName(vf), 'desk-vf'] : null,
+      vf ? ['pool.desk.vf_pci', h('span', { class: 'mono', text: vf.pci || '—' }), 'desk-vf-pci'] : null,
+      ['pool.desk.mac', n && n.mac ? h('span', { class: 'mono', text: n.mac }) : h('span', { class: 'muted', text: '—' }), 'desk-mac'],
+      ['pool.desk.vlan', hasVlan ? h('span', { class: 'mono', text: String(n.vlan) }) : h('span', { class: 'muted', i18n: 'pool.prop.vlan_none' }), 'desk-vlan'],
+      ['pool.desk.uuid', d.uuid ? h('span', { class: 'mono', text: d.uuid }) : h('span', { class: 'muted', text: '—' })],
+      ['pool.desk.created', h('span', { date: d.created_at || '' })],
+    ].filter(Boolean);
+    clear(deskCard).append(...[deskHead(d),
+      other ? h('p', { class: 'field-hint desk-other' }, h('span', { i18n: 'pool.desk.other_pool' }), ' ',
+        h('a', { href: `#/pools/${d.pool_id}?desktop=${d.id}`, text: d.pool_name || '#' + d.pool_id })) : null,
+      n && n.note ? h('div', { class: 'alert alert-warning desk-note', role: 'status', 'data-role': 'desk-note' },
+        h('span', { class: 'alert-icon' }, icon('alert')),
+        h('div', { class: 'alert-text' }, h('strong', { class: 'banner-title', i18n: 'pool.desk.note' }), h('span', { class: 'banner-detail', text: n.note }))) : null,
+      d.phase_error ? h('p', { class: 'task-error desk-error', 'data-role': 'desk-error' }, icon('alert'), h('span', { text: d.phase_error })) : null,
+      h('dl', { class: 'props desk-props', 'data-role': 'desktop-props' },
+        rows.map(([k, v, role]) => h('div', { class: 'prop', 'data-role': role || null }, h('dt', { i18n: k }), h('dd', null, v))))].filter(Boolean));
+    deskCard.setAttribute('data-desktop-id', String(d.id));
+    deskCard.hidden = false;
+    if (focusScroll) {
+      focusScroll = false;
+      deskCard.scrollIntoView({ block: 'start' });
+    }
   }
 
   async function refreshDesktop(d) {
@@ -1124,6 +1355,8 @@ function poolPage(page, id, ctx) {
     placement.value = p.placement;
     const image = imageSelect(p.image_id);
     const modules = modulePicker((p.modules || []).map((m) => m.id));
+    const net = networkFields(p, 'edit-pool');
+    net.setNicType(spec && spec.id === p.spec_id ? spec.nic_type : null);
     dialog({
       name: 'edit-pool',
       wide: true,
@@ -1138,12 +1371,15 @@ function poolPage(page, id, ctx) {
           field('pools.field.placement', placement),
           h('div', { class: 'field' }, h('label', { for: 'edit-pool-image' }, h('span', { i18n: 'pools.field.image' })), Object.assign(image.el, { id: 'edit-pool-image' }),
             h('p', { class: 'field-hint', i18n: 'pool.edit.image_hint' }))),
+        net.el,
         h('div', { class: 'field' }, h('span', { class: 'field-label', i18n: 'pools.field.modules' }), modules.el),
         field('pools.field.description', desc, { optional: true }),
       ],
       onSubmit: async (form, alert) => {
         const sizes = readSizes(alert, minI, maxI, spareI);
         if (!sizes) return false;
+        const network = net.read(alert);
+        if (!network) return false;
         const mods = modules.ids();
         if (!mods.length) {
           alert.show('pools.error.modules');
@@ -1151,6 +1387,8 @@ function poolPage(page, id, ctx) {
         }
         const body = { description: desc.value.trim(), ...sizes, placement: placement.value, modules: mods };
         if (image.el.value && Number(image.el.value) !== p.image_id) body.image_id = Number(image.el.value);
+        if (network.vlan !== vlanOf(p)) body.vlan = network.vlan;
+        if (network.nic_fallback !== !!p.nic_fallback) body.nic_fallback = network.nic_fallback;
         pool = await api.patch('/pools/' + id, body);
         toast('pool.saved', { name: p.name });
         poller.now();

@@ -1,6 +1,7 @@
 // Servers (bServers): a filtered, keyset-paged list and one server's page with hardware,
-// NICs, load, capacity, desktops with power actions, its tasks (live until they end), events,
-// maintenance and an inventory refresh.
+// NICs (link state, SR-IOV VFs enabled/held/free, the NIC rule's desktop capacity), the
+// virtual functions and the desktop that holds each one, load, capacity, desktops with power
+// actions, its tasks (live until they end), events, maintenance and an inventory refresh.
 import * as api from '/common/api.js';
 import { h, icon, clear, confirmDialog, toast, button, alertBox, setText } from '/common/ui.js';
 import { formatNumber, has, t as tr } from '/common/i18n.js';
@@ -15,6 +16,7 @@ const PAGE_SIZE = 25;
 const REFRESH_MS = 10000;
 const TASK_POLL_MS = 1500;
 const DESKTOPS_SHOWN = 20;
+export const VF_STATES = ['free', 'held', 'missing'];
 
 export function serversRoute(page, ctx, rest) {
   const id = /^\d+$/.test(rest || '') ? Number(rest) : null;
@@ -192,6 +194,8 @@ function serverPage(page, ctx, id) {
   const hw = h('dl', { class: 'props', 'data-role': 'hardware' });
   const capBox = h('div', { class: 'cap-box', 'data-role': 'capacity-card' });
   const nicList = h('ul', { class: 'nic-list', 'data-role': 'nics' });
+  const nicWarn = h('span', { class: 'nic-warn', 'data-role': 'nic-warning', hidden: true });
+  const vfs = vfPanel(id);
   const deskTable = dataTable([
     { key: 'desktop.col.name', class: 'col-name', noLabel: true },
     { key: 'desktop.col.state', class: 'col-state' },
@@ -229,6 +233,7 @@ function serverPage(page, ctx, id) {
           cardHead('server.desktops.title', 'monitor', h('div', { class: 'card-tools' },
             h('div', { class: 'input-search input-search-sm' }, icon('search'), deskFilter)), h('span', { class: 'card-count', 'data-role': 'desktop-count' })),
           deskTable.el, h('div', { class: 'card-foot' }, deskAll)),
+        h('section', { class: 'card detail-card', 'data-card': 'nics' }, cardHead('server.nics.title', 'port', nicWarn), nicList),
         h('section', { class: 'card detail-card', 'data-card': 'events' },
           cardHead('server.events.title', 'activity'), eventList, h('div', { class: 'card-foot' }, eventMore))),
       h('div', { class: 'detail-side' },
@@ -236,8 +241,8 @@ function serverPage(page, ctx, id) {
           cardHead('server.tasks.title', 'tasks', h('a', { class: 'btn btn-ghost btn-sm', href: '#/tasks?server=' + id, 'data-action': 'all-tasks' }, h('span', { i18n: 'server.tasks.all' }), icon('arrowRight'))),
           taskAlert.el, taskList),
         h('section', { class: 'card detail-card', 'data-card': 'capacity' }, cardHead('server.capacity.title', 'activity'), capBox),
-        h('section', { class: 'card detail-card', 'data-card': 'hardware' }, cardHead('server.hardware.title', 'cpu'), hw),
-        h('section', { class: 'card detail-card', 'data-card': 'nics' }, cardHead('server.nics.title', 'port'), nicList))));
+        h('section', { class: 'card detail-card', 'data-card': 'hardware' }, cardHead('server.hardware.title', 'cpu'), hw))),
+    vfs.el);
 
   eventMore.addEventListener('click', () => loadEvents(true));
 
@@ -263,7 +268,7 @@ function serverPage(page, ctx, id) {
         ]);
         server = s;
         desktops = d.items || [];
-        await loadEvents(false);
+        await Promise.all([loadEvents(false), vfs.load(s)]);
         lastFull = Date.now();
         renderServer();
         renderDesktops();
@@ -372,16 +377,19 @@ function serverPage(page, ctx, id) {
       h('div', { class: 'cap-rules' }, limitList(info)),
       h('p', { class: 'field-hint', i18n: 'cap.rules' }));
 
-    clear(nicList).append(...(s.nics || []).map((n) => h('li', { class: 'nic', 'data-nic': n.name },
-      h('span', { class: 'nic-icon', 'aria-hidden': 'true' }, icon('port')),
-      h('div', { class: 'nic-text' },
-        h('span', { class: 'nic-name mono', text: n.name }),
-        h('span', { class: 'nic-sub', text: [fmtMbps(n.speed_mbps), n.driver].filter(Boolean).join(' · ') })),
-      n.sriov_capable
-        ? h('span', { class: 'badge badge-success', 'data-sriov': 'yes', 'data-vfs': String(n.sriov_total_vfs) }, icon('check'),
-          h('span', { i18n: 'nic.sriov.vfs', i18nArgs: { n: formatNumber(n.sriov_total_vfs) } }))
-        : h('span', { class: 'badge badge-neutral', 'data-sriov': 'no', i18n: 'nic.sriov.none' }))));
-    if (!(s.nics || []).length) nicList.append(h('li', { class: 'task-empty', i18n: 'nic.none' }));
+    renderNics(s.nics || []);
+  }
+
+  // ---- NICs: link, SR-IOV VFs enabled/held/free, the NIC rule's capacity ----
+  function renderNics(nics) {
+    clear(nicList).append(...nics.map((n) => nicItem(n, () => vfs.showNic(n.name))));
+    if (!nics.length) nicList.append(h('li', { class: 'task-empty', i18n: 'nic.none' }));
+    const down = nics.filter((n) => n.link === 'down');
+    nicWarn.hidden = !down.length;
+    clear(nicWarn);
+    if (down.length) {
+      nicWarn.append(icon('alert'), h('span', { i18n: down.length === 1 ? 'nic.warn.one' : 'nic.warn.many', i18nArgs: { name: down[0].name, n: formatNumber(down.length) } }));
+    }
   }
 
   // ---- desktops and their power actions ----
@@ -399,7 +407,7 @@ function serverPage(page, ctx, id) {
     setText(deskAll.querySelector('[data-i18n]'), 'server.desktops.all', { n: formatNumber(match.length) });
     deskTable.sync(shown, (d) => d.uuid, (d) => {
       const t = latestTaskFor(d.uuid);
-      return JSON.stringify([d.name, d.state, d.vcpus, d.memory_mib, d.state_changed_at, Math.floor(Date.now() / 30000), t && [t.id, t.state, t.attempts, t.last_error]]);
+      return JSON.stringify([d.name, d.state, d.vcpus, d.memory_mib, d.state_changed_at, Math.floor(Date.now() / 30000), t && [t.id, t.state, t.attempts, t.last_error], vfs.sigOf(d.id)]);
     }, desktopRow);
     if (!desktops.length) deskTable.empty('server.desktops.empty', 'monitor');
     else if (!match.length) deskTable.empty('server.desktops.none_match', 'search');
@@ -425,6 +433,7 @@ function serverPage(page, ctx, id) {
             h('span', { i18n: 'desktop.size', i18nArgs: { vcpus: formatNumber(d.vcpus), mem: fmtMiB(d.memory_mib) } }),
             h('span', { class: 'topo-sep', 'aria-hidden': 'true', text: ' · ' }),
             h('span', { class: 'mono', title: d.uuid, text: d.uuid.slice(0, 8) })),
+          vfTag(vfs.heldBy(d.id)),
           t ? taskLine(t) : null)),
       h('div', { class: 'state-cell' }, desktopStateBadge(d.state), h('span', { class: 'user-cell-sub' }, ago(d.state_changed_at))),
       actions,
@@ -563,6 +572,238 @@ function serverPage(page, ctx, id) {
     lastFull = 0;
     poller.now();
   }
+}
+
+// ---- NICs ------------------------------------------------------------------------------------
+
+const LINK = { up: 'nic-link-up', down: 'nic-link-down', unknown: 'nic-link-unknown' };
+
+function nicNum(v) {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/*
+ * One physical NIC: name and link state; speed, driver and PCI address; for an SR-IOV port
+ * the VFs enabled of the most it can have, how many desktops hold one and how many are free,
+ * and the desktops the NIC rule lets the port carry. A port whose link is down is marked as a
+ * warning. onVfs: shows this NIC's VFs in the VF card.
+ */
+export function nicItem(n, onVfs) {
+  const link = n.link in LINK ? n.link : 'unknown';
+  const speed = nicNum(n.speed_mbps);
+  const sriov = !!n.sriov_capable;
+  const enabled = nicNum(n.sriov_num_vfs);
+  const present = n.vfs_present === undefined ? enabled : nicNum(n.vfs_present);
+  const held = nicNum(n.vfs_held);
+  const free = n.vfs_free === undefined ? Math.max(0, present - held) : nicNum(n.vfs_free);
+  const cap = n.desktop_cap === undefined || n.desktop_cap === null ? null : nicNum(n.desktop_cap);
+  return h('li', {
+    class: ['nic', link === 'down' ? 'is-down' : null], 'data-nic': n.name, 'data-link': link,
+    'data-vfs-enabled': String(enabled), 'data-vfs-held': String(held), 'data-vfs-free': String(free),
+    'data-desktop-cap': cap === null ? null : String(cap),
+  },
+  h('span', { class: 'nic-icon', 'aria-hidden': 'true' }, icon(link === 'down' ? 'alert' : 'port')),
+  h('div', { class: 'nic-text' },
+    h('span', { class: 'nic-line' },
+      h('span', { class: 'nic-name mono', text: n.name }),
+      h('span', { class: ['nic-link', LINK[link]], 'data-role': 'link', i18n: 'nic.link.' + link })),
+    h('span', { class: 'nic-sub' },
+      speed ? h('span', { text: fmtMbps(speed) }) : h('span', { i18n: 'nic.speed_unknown' }),
+      n.driver ? h('span', { text: ' · ' + n.driver }) : null,
+      n.pci ? h('span', { class: 'mono nic-pci', 'data-role': 'pci', title: n.vendor && n.device ? `${n.vendor}:${n.device}` : null, text: ' · ' + n.pci }) : null),
+    link === 'down' ? h('span', { class: 'nic-down-note', 'data-role': 'link-warning', i18n: sriov && enabled ? 'nic.down.vfs' : 'nic.down.text' }) : null,
+    sriov ? h('span', { class: 'nic-vfs', 'data-role': 'vf-counts' },
+      h('span', { class: 'nic-vf-num', i18n: 'nic.vfs.enabled', i18nArgs: { n: formatNumber(enabled), total: formatNumber(nicNum(n.sriov_total_vfs)) } }),
+      enabled ? h('span', { class: 'nic-vf-held', i18n: 'nic.vfs.held', i18nArgs: { n: formatNumber(held) } }) : null,
+      enabled ? h('span', { class: ['nic-vf-free', free ? null : 'is-none'], i18n: 'nic.vfs.free', i18nArgs: { n: formatNumber(free) } }) : null) : null,
+    cap !== null ? h('span', { class: 'nic-cap', 'data-role': 'desktop-cap', i18nTitle: 'nic.cap.title', i18n: 'nic.cap', i18nArgs: { n: formatNumber(cap) } }) : null),
+  h('div', { class: 'nic-side' },
+    sriov && enabled && onVfs ? h('button', { type: 'button', class: 'btn btn-ghost btn-sm nic-vfs-btn', 'data-action': 'show-vfs', onclick: onVfs },
+      h('span', { i18n: 'nic.vfs.show' }), icon('arrowRight')) : null,
+    sriov
+      ? h('span', { class: 'badge badge-success', 'data-sriov': 'yes', 'data-vfs': String(nicNum(n.sriov_total_vfs)) }, icon('check'),
+        h('span', { i18n: 'nic.sriov.vfs', i18nArgs: { n: formatNumber(nicNum(n.sriov_total_vfs)) } }))
+      : h('span', { class: 'badge badge-neutral', 'data-sriov': 'no', i18n: 'nic.sriov.none' })));
+}
+
+// "ens1f0 · VF 3" under a desktop that holds a VF.
+function vfTag(vf) {
+  if (!vf) return null;
+  return h('span', { class: ['vf-tag', vf.present === false ? 'is-missing' : null], 'data-role': 'desktop-vf', title: vf.pci },
+    h('span', { class: 'vf-tag-kind', text: 'SR-IOV' }),
+    h('span', { class: 'mono', i18n: 'vf.name', i18nArgs: { nic: vf.nic, n: formatNumber(vf.index) } }),
+    vf.present === false ? h('span', { i18n: 'vf.state.missing' }) : null);
+}
+
+// ---- virtual functions -----------------------------------------------------------------------
+
+export function vfState(v) {
+  if (v.present === false) return 'missing';
+  return v.desktop ? 'held' : 'free';
+}
+
+const VF_BADGE = { free: 'badge-success', held: 'badge-info', missing: 'badge-danger' };
+
+function vfStateBadge(state) {
+  return h('span', { class: ['badge', 'badge-dot', VF_BADGE[state]], 'data-vf-state': state, i18n: 'vf.state.' + state });
+}
+
+/*
+ * The "Virtual functions" card of a server: every VF of every SR-IOV port (64-128 a port are
+ * normal) in a compact table that scrolls under a sticky head, with counts in the head, a
+ * filter by NIC and by state, and a search by PCI address, MAC or desktop. The holder links
+ * to the desktop in its pool. Hidden while the server has no SR-IOV port.
+ * Returns {el, load(server), showNic(name), heldBy(desktopId), sigOf(desktopId)}; load never
+ * throws (its errors show in the card).
+ */
+function vfPanel(serverId) {
+  const q0 = hashQuery();
+  const filters = { nic: q0.get('nic') || '', vf_state: VF_STATES.includes(q0.get('vf_state')) ? q0.get('vf_state') : '' };
+  const table = dataTable([
+    { key: 'vf.col.nic', class: 'col-vf-nic' },
+    { key: 'vf.col.index', class: 'col-vf-index' },
+    { key: 'vf.col.pci', class: 'col-vf-pci' },
+    { key: 'vf.col.driver', class: 'col-vf-driver' },
+    { key: 'vf.col.mac', class: 'col-vf-mac' },
+    { key: 'vf.col.vlan', class: 'col-vf-vlan' },
+    { key: 'vf.col.state', class: 'col-vf-state' },
+    { key: 'vf.col.desktop', class: 'col-vf-desktop' },
+  ], 'vfs');
+  table.el.classList.add('vf-block');
+  const nicSel = h('select', { name: 'vf-nic', i18nLabel: 'vf.filter.nic', i18nTitle: 'vf.filter.nic' });
+  const stateSel = select('vf-state', [['', 'vf.filter.state_any'], ...VF_STATES.map((st) => [st, 'vf.state.' + st])], 'vf.filter.state');
+  stateSel.value = filters.vf_state;
+  const search = h('input', { type: 'search', name: 'vf-search', class: 'card-search', i18nPlaceholder: 'vf.filter.search', i18nLabel: 'vf.filter.search', autocomplete: 'off', spellcheck: 'false' });
+  const total = h('span', { class: 'card-count', 'data-role': 'vf-count' });
+  const summary = h('div', { class: 'vf-summary', 'data-role': 'vf-summary', 'aria-live': 'polite' });
+  const el = h('section', { class: 'card detail-card vf-card', 'data-card': 'vfs', hidden: true },
+    h('header', { class: 'card-head' },
+      h('h2', { class: 'card-title' }, icon('layers'), h('span', { i18n: 'vf.title' }), total),
+      h('div', { class: 'card-tools vf-tools' }, nicSel, stateSel,
+        h('div', { class: 'input-search input-search-sm' }, icon('search'), search))),
+    summary, table.el);
+  let items = [];
+  let byDesktop = new Map();
+  let nicNames = [];
+
+  nicSel.addEventListener('change', () => {
+    filters.nic = nicSel.value;
+    remember();
+    render();
+  });
+  stateSel.addEventListener('change', () => {
+    filters.vf_state = stateSel.value;
+    remember();
+    render();
+  });
+  search.addEventListener('input', () => render());
+
+  function remember() {
+    setHashQuery({ nic: filters.nic, vf_state: filters.vf_state });
+  }
+
+  function fillNics(names) {
+    if (JSON.stringify(names) === JSON.stringify(nicNames)) return;
+    nicNames = names;
+    clear(nicSel).append(h('option', { value: '', i18n: 'vf.filter.nic_any' }), ...names.map((n) => h('option', { value: n, text: n })));
+    if (filters.nic && !names.includes(filters.nic)) filters.nic = '';
+    nicSel.value = filters.nic;
+  }
+
+  function countsOf(list) {
+    const c = { total: list.length, free: 0, held: 0, missing: 0 };
+    for (const v of list) c[vfState(v)]++;
+    return c;
+  }
+
+  function render() {
+    const ofNic = filters.nic ? items.filter((v) => v.nic === filters.nic) : items;
+    const c = countsOf(ofNic);
+    total.textContent = formatNumber(c.total);
+    el.setAttribute('data-total', String(c.total));
+    clear(summary).append(
+      h('span', { class: 'vf-sum-scope', text: filters.nic || null, i18n: filters.nic ? undefined : 'vf.summary.all' }),
+      ...VF_STATES.map((st) => h('button', {
+        type: 'button', class: ['chip', 'vf-chip', c[st] ? 'vf-chip-' + st : 'vf-chip-zero', filters.vf_state === st ? 'is-on' : null], 'data-count': st, 'data-n': String(c[st]),
+        'aria-pressed': String(filters.vf_state === st), onclick: () => {
+          filters.vf_state = filters.vf_state === st ? '' : st;
+          stateSel.value = filters.vf_state;
+          remember();
+          render();
+        },
+      }, h('span', { class: 'chip-dot' }), h('span', { i18n: 'vf.count.' + st, i18nArgs: { n: formatNumber(c[st]) } }))));
+    const q = search.value.trim().toLowerCase();
+    const match = ofNic.filter((v) => {
+      if (filters.vf_state && vfState(v) !== filters.vf_state) return false;
+      if (!q) return true;
+      return [v.pci, v.mac, v.desktop && v.desktop.name, v.desktop && v.desktop.pool_name, v.nic + ' ' + v.index]
+        .some((x) => x && String(x).toLowerCase().includes(q));
+    });
+    // a held VF's row says since when: rebuilt once a minute
+    table.sync(match, (v) => v.id, (v) => JSON.stringify([v.nic, v.index, v.pci, v.driver, v.present, v.mac, v.vlan, v.desktop, v.reserved_at && Math.floor(Date.now() / 60000)]), row);
+    if (!items.length) table.empty('vf.empty', 'layers');
+    else if (!match.length) table.empty('vf.none_match', 'search');
+  }
+
+  function row(v) {
+    const st = vfState(v);
+    const d = v.desktop;
+    return table.row([
+      h('span', { class: 'mono vf-nic', text: v.nic }),
+      h('span', { class: 'num', text: formatNumber(v.index) }),
+      h('span', { class: 'mono', text: v.pci }),
+      v.driver ? h('span', { class: 'mono vf-driver', text: v.driver }) : h('span', { class: 'muted', text: '—' }),
+      v.mac ? h('span', { class: 'mono', text: v.mac }) : h('span', { class: 'muted', text: '—' }),
+      v.vlan !== null && v.vlan !== undefined ? h('span', { class: 'num', text: String(v.vlan) }) : h('span', { class: 'muted', text: '—' }),
+      vfStateBadge(st),
+      d ? h('div', { class: 'vf-holder' },
+        d.pool_id ? h('a', { class: 'vf-desk', href: `#/pools/${d.pool_id}?desktop=${d.id}`, 'data-role': 'holder', text: d.name })
+          : h('span', { class: 'vf-desk', 'data-role': 'holder', text: d.name }),
+        h('span', { class: 'user-cell-sub' }, h('span', { text: d.pool_name || '#' + d.pool_id }),
+          v.reserved_at ? h('span', { class: 'topo-sep', 'aria-hidden': 'true', text: ' · ' }) : null,
+          v.reserved_at ? ago(v.reserved_at) : null))
+        : h('span', { class: 'muted', text: '—' }),
+    ], { 'data-vf': `${v.nic}/${v.index}`, 'data-pci': v.pci, 'data-state': st, 'data-desktop-id': d ? String(d.id) : null });
+  }
+
+  return {
+    el,
+    async load(server) {
+      const nics = (server.nics || []).filter((n) => n.sriov_capable || nicNum(n.sriov_num_vfs) > 0);
+      el.hidden = !nics.length;
+      if (!nics.length) {
+        items = [];
+        byDesktop = new Map();
+        return;
+      }
+      try {
+        const data = await api.get(`/servers/${serverId}/vfs`);
+        items = data.items || [];
+        table.alert.hide();
+      } catch (e) {
+        table.alert.showError(e);
+        return;
+      }
+      byDesktop = new Map(items.filter((v) => v.desktop).map((v) => [v.desktop.id, v]));
+      fillNics([...new Set([...nics.map((n) => n.name), ...items.map((v) => v.nic)])]);
+      render();
+    },
+    showNic(name) {
+      filters.nic = name;
+      if (nicNames.includes(name)) nicSel.value = name;
+      remember();
+      render();
+      el.scrollIntoView({ behavior: 'smooth', block: 'start' });
+    },
+    heldBy(desktopId) {
+      return byDesktop.get(desktopId) || null;
+    },
+    sigOf(desktopId) {
+      const v = byDesktop.get(desktopId);
+      return v ? [v.id, v.present] : null;
+    },
+  };
 }
 
 export { serverPage };

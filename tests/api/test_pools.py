@@ -286,41 +286,6 @@ class PoolOnFleet(AdminTestCase):
         self.assertFalse([n for n in names if n.startswith("fp-")], names)
 
 
-@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
-class PoolPausesOnFailures(PoolOnFleet):
-    """A pool whose creates keep failing is paused with the reason instead of retried forever."""
-
-    test_200_desktops_across_two_modules_then_limits_then_delete = None
-
-    def test_sriov_pool_without_vf_assignment_pauses_after_5_failures(self):
-        ok = wait_until(lambda: len([s for s in self.servers() if s["state"] == "online"]) == 6, timeout=30)
-        self.assertTrue(ok, self.fleet.log_text()[-3000:])
-        sriov = spec(self.admin, nic_type="sriov")
-        r = self.admin.post("/api/v1/pools", {
-            "name": unique("vfpool"), "type": "dedicated", "image_id": self.image_id, "spec_id": sriov,
-            "min_size": 2, "max_size": 2, "name_pattern": "vf-{n}", "modules": [self.mods[0]["id"]]})
-        self.assertEqual(r.status, 201, r)
-        pid = r.json["id"]
-        p = wait_until(lambda: (lambda x: x if x["state"] == "paused" else None)(
-            self.admin.get("/api/v1/pools/%d" % pid).json), timeout=60, step=0.2)
-        self.assertIsNotNone(p, self.admin.get("/api/v1/pools/%d" % pid).json)
-        self.assertIn("paused after 5 failures in a row", p["pause_reason"])
-        self.assertIn("nic.vf_pci", p["pause_reason"])  # the agent's reason, passed through
-        audit = self.admin.get("/api/v1/audit?action=pool.paused&target_id=%d" % pid).json["items"]
-        self.assertEqual(len(audit), 1, audit)
-        # paused: nothing more is tried
-        tasks = lambda: len([t for t in self.admin.get("/api/v1/tasks?limit=500").json["items"]
-                             if t["type"] == "desktop.create" and t["params"].get("name", "").startswith("vf-")])
-        n = tasks()
-        import time
-        time.sleep(2)
-        self.assertEqual(tasks(), n)
-        # resuming clears the count and tries again
-        r = self.admin.post("/api/v1/pools/%d/resume" % pid)
-        self.assertEqual((r.status, r.json["state"], r.json["failures"]), (200, "active", 0))
-        self.assertTrue(wait_until(lambda: tasks() > n, timeout=10))
-
-
 def virsh(*args):
     return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True)
 

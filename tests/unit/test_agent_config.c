@@ -2,7 +2,8 @@
  * test_agent_config.c - agent/ag_config.c: [agent] keys from an INI file, the
  * BIC_AGENT_<KEY> environment overrides, and the checks and defaults of
  * ag_config_resolve (machine_id from <root_prefix>/etc/machine-id, hostname,
- * listen host:port).
+ * listen host:port), and the SR-IOV keys bridge, sriov_numvfs and
+ * sriov_netlink.
  */
 #include "bic_test.h"
 
@@ -23,6 +24,9 @@ static const char *const env_keys[] = {
     "BIC_AGENT_MACHINE_ID",
     "BIC_AGENT_HOSTNAME",
     "BIC_AGENT_HEARTBEAT_INTERVAL",
+    "BIC_AGENT_BRIDGE",
+    "BIC_AGENT_SRIOV_NUMVFS",
+    "BIC_AGENT_SRIOV_NETLINK",
 };
 
 static char dir[64];
@@ -80,6 +84,9 @@ static void defaults_without_a_file(void **state)
     assert_string_equal(c.root_prefix, "");
     assert_string_equal(c.advertise_url, "");
     assert_int_equal(c.heartbeat_interval, 0);
+    assert_string_equal(c.bridge, "");
+    assert_string_equal(c.sriov_numvfs, "");
+    assert_string_equal(c.sriov_netlink, "auto");
     ag_config_free(&c);
 }
 
@@ -300,6 +307,89 @@ static void resolve_refuses_bad_values(void **state)
     }
 }
 
+static void sriov_keys_are_read_and_checked(void **state)
+{
+    (void)state;
+    const char *p = write_ini("[agent]\nbridge = br-desk\nsriov_numvfs = ens1f0=8, enp3s0f0=4\n"
+                              "sriov_netlink = off\n");
+    ag_config c;
+    char err[256] = "";
+    assert_int_equal(ag_config_load(&c, p, err, sizeof(err)), 0);
+    assert_string_equal(c.bridge, "br-desk");
+    assert_string_equal(c.sriov_numvfs, "ens1f0=8, enp3s0f0=4");
+    assert_string_equal(c.sriov_netlink, "off");
+    ag_config_free(&c);
+    /* the environment wins, as for every key */
+    setenv("BIC_AGENT_SRIOV_NETLINK", "on", 1);
+    assert_int_equal(ag_config_load(&c, p, err, sizeof(err)), 0);
+    assert_string_equal(c.sriov_netlink, "on");
+    ag_config_free(&c);
+    unsetenv("BIC_AGENT_SRIOV_NETLINK");
+
+    const struct {
+        const char *key, *value, *msg;
+    } good[] =
+        {
+            {"bridge", "br0", NULL},
+            {"bridge", "", NULL},
+            {"sriov_numvfs", "", NULL},
+            {"sriov_numvfs", "ens1f0=0", NULL},
+            {"sriov_numvfs", " ens1f0 = 64 ,ens1f1=2 ", NULL},
+            {"sriov_netlink", "auto", NULL},
+            {"sriov_netlink", "on", NULL},
+            {"sriov_netlink", "off", NULL},
+        },
+      bad[] = {
+          {"bridge", "br/0", "bridge"},
+          {"bridge", "a-bridge-name-too-long", "bridge"},
+          {"bridge", "br 0", "bridge"},
+          {"bridge", "..", "bridge"},
+          {"sriov_numvfs", "ens1f0", "sriov_numvfs"},
+          {"sriov_numvfs", "ens1f0=", "sriov_numvfs"},
+          {"sriov_numvfs", "ens1f0=-1", "sriov_numvfs"},
+          {"sriov_numvfs", "ens1f0=4097", "sriov_numvfs"},
+          {"sriov_numvfs", "ens1f0=8x", "sriov_numvfs"},
+          {"sriov_numvfs", "ens1f0=8,ens1f0=4", "named twice"},
+          {"sriov_numvfs", "ens1f0=8,", "sriov_numvfs"},
+          {"sriov_numvfs", "../x=8", "not an interface name"},
+          {"sriov_numvfs", "a/b=1", "not an interface name"},
+          {"sriov_netlink", "yes", "sriov_netlink"},
+          {"sriov_netlink", "", "sriov_netlink"},
+      };
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass ? sizeof(bad) / sizeof(bad[0]) : sizeof(good) / sizeof(good[0]);
+        for (size_t i = 0; i < n; i++) {
+            const char *key = pass ? bad[i].key : good[i].key;
+            const char *value = pass ? bad[i].value : good[i].value;
+            base(&c);
+            assert_int_equal(ag_config_set(&c, key, value), 0);
+            *err = '\0';
+            int rc = ag_config_resolve(&c, err, sizeof(err));
+            if (!pass && rc < 0) test_fail("%s = '%s' was refused: %s", key, value, err);
+            if (pass && rc == 0) test_fail("%s = '%s' was accepted", key, value);
+            if (pass && !test_contains(err, bad[i].msg))
+                test_fail("%s = '%s': message '%s' does not say '%s'", key, value, err, bad[i].msg);
+            ag_config_free(&c);
+        }
+    }
+}
+
+static void sriov_netlink_auto_follows_the_root_prefix(void **state)
+{
+    (void)state;
+    ag_config c;
+    base(&c);
+    assert_int_equal(ag_config_sriov_netlink(&c), 1); /* auto, this machine's /sys */
+    assert_int_equal(ag_config_set(&c, "root_prefix", "/srv/fixture"), 0);
+    assert_int_equal(ag_config_sriov_netlink(&c), 0); /* auto on a fixture tree */
+    assert_int_equal(ag_config_set(&c, "sriov_netlink", "on"), 0);
+    assert_int_equal(ag_config_sriov_netlink(&c), 1);
+    assert_int_equal(ag_config_set(&c, "root_prefix", ""), 0);
+    assert_int_equal(ag_config_set(&c, "sriov_netlink", "off"), 0);
+    assert_int_equal(ag_config_sriov_netlink(&c), 0);
+    ag_config_free(&c);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup(name, clean_env)
@@ -315,6 +405,8 @@ int main(void)
         T(resolve_reads_machine_id_through_the_root_prefix),
         T(resolve_fills_the_hostname),
         T(resolve_refuses_bad_values),
+        T(sriov_keys_are_read_and_checked),
+        T(sriov_netlink_auto_follows_the_root_prefix),
     };
     return cmocka_run_group_tests_name("agent_config", tests, group_setup, group_teardown);
 }

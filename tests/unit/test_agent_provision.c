@@ -735,13 +735,27 @@ static void desktop_create_with_sriov_or_a_network(void **state)
 {
     struct fx *f = *state;
     AG_AUTOFREE char *base = fetch_base(f);
+    /* the VF must be one discovery shows: the agent reads the ixgbe fixture tree */
+    char root[4096];
+    ag_config_set(&f->cfg, "root_prefix", test_fixture(root, sizeof(root), "sysroot-sriov-ixgbe"));
     json_t *p = create_params(UUID1, "desk-vf", base, "sriov", 0);
-    json_object_set_new(json_object_get(p, "nic"), "vf_pci", json_string("0000:3b:10.1"));
-    json_decref(ok(f, "desktop.create", p));
+    json_t *nic = json_object_get(p, "nic");
+    json_object_set_new(nic, "vf_pci", json_string("0000:03:10.2"));
+    json_object_set_new(nic, "pf", json_string("enp3s0f0"));
+    json_object_set_new(nic, "vf_index", json_integer(1));
+    json_object_set_new(nic, "mac", json_string("52:54:00:10:20:30"));
+    json_t *r = ok(f, "desktop.create", p);
+    json_t *rn = json_object_get(r, "nic");
+    assert_string_equal(json_string_value(json_object_get(rn, "type")), "sriov");
+    assert_string_equal(json_string_value(json_object_get(rn, "vf_pci")), "0000:03:10.2");
+    assert_string_equal(json_string_value(json_object_get(rn, "vf_config")), "skipped");
+    json_decref(r);
     AG_AUTOFREE char *dx = dom_xml(f->conn, UUID1, VIR_DOMAIN_XML_INACTIVE);
     assert_true(test_contains(dx, "<interface type='hostdev' managed='yes'>"));
+    assert_true(test_contains(dx, "<mac address='52:54:00:10:20:30'/>"));
     assert_true(test_contains(
-        dx, "<address type='pci' domain='0x0000' bus='0x3b' slot='0x10' function='0x1'/>"));
+        dx, "<address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x2'/>"));
+    assert_false(test_contains(dx, "<vlan>")); /* none asked for */
 
     ag_config_set(&f->cfg, "network", "desk-net");
     json_decref(ok(f, "desktop.create", create_params(UUID2, "desk-net", base, "virtio", 0)));

@@ -7,6 +7,7 @@
  *   br0 and VLAN enp59s0f0.100 plus the bonding_masters file in /sys/class/net.
  * tests/fixtures/sysroot-tiny: a 2-vCPU VM, 1982 MiB, one virtio NIC ens3
  *   whose speed is unknown (-1), and lo.
+ * The sysroot-sriov-* trees (NICs with VFs) are compared in full by test_agent_sriov.c.
  * Links are relative, as in the kernel's sysfs, so the trees work from any checkout.
  */
 #include "bic_test.h"
@@ -47,17 +48,41 @@ static const json_t *nic_named(const json_t *facts, const char *name)
     return NULL;
 }
 
-static void expect_nic(const json_t *facts, const char *name, long long speed, bool sriov,
-                       long long vfs, const char *driver)
+struct nic_want {
+    const char *name, *pci, *driver, *vendor, *device, *mac;
+    long long speed;
+    const char *link;
+    bool sriov;
+    long long total_vfs, num_vfs;
+};
+
+static const char *str_of(const json_t *o, const char *key)
 {
-    const json_t *n = nic_named(facts, name);
-    if (!n) test_fail("NIC %s not reported", name);
-    assert_int_equal(json_object_size(n), 5);
-    assert_int_equal(int_of(n, "speed_mbps"), speed);
+    const char *s = json_string_value(json_object_get(o, key));
+    if (!s) test_fail("'%s' is not a string", key);
+    return s;
+}
+
+/* The NIC has exactly the keys of the contract (docs/agent-protocol.md) with these values. */
+static void expect_nic(const json_t *facts, const struct nic_want *w)
+{
+    const json_t *n = nic_named(facts, w->name);
+    if (!n) test_fail("NIC %s not reported", w->name);
+    assert_int_equal(json_object_size(n), 12);
+    assert_string_equal(str_of(n, "pci"), w->pci);
+    assert_string_equal(str_of(n, "driver"), w->driver);
+    assert_string_equal(str_of(n, "vendor"), w->vendor);
+    assert_string_equal(str_of(n, "device"), w->device);
+    assert_string_equal(str_of(n, "mac"), w->mac);
+    assert_int_equal(int_of(n, "speed_mbps"), w->speed);
+    assert_string_equal(str_of(n, "link"), w->link);
     assert_true(json_is_boolean(json_object_get(n, "sriov_capable")));
-    assert_int_equal(json_is_true(json_object_get(n, "sriov_capable")), sriov);
-    assert_int_equal(int_of(n, "sriov_total_vfs"), vfs);
-    assert_string_equal(json_string_value(json_object_get(n, "driver")), driver);
+    assert_int_equal(json_is_true(json_object_get(n, "sriov_capable")), w->sriov);
+    assert_int_equal(int_of(n, "sriov_total_vfs"), w->total_vfs);
+    assert_int_equal(int_of(n, "sriov_num_vfs"), w->num_vfs);
+    /* these trees have no VFs enabled: sysroot-sriov-* (test_agent_sriov.c) have */
+    assert_true(json_is_array(json_object_get(n, "vfs")));
+    assert_int_equal(json_array_size(json_object_get(n, "vfs")), 0);
 }
 
 static void result_has_exactly_the_documented_keys(void **state)
@@ -103,8 +128,17 @@ static void two_socket_host_lists_both_physical_nics(void **state)
     (void)state;
     json_t *f = collect("sysroot-2socket");
     assert_int_equal(json_array_size(json_object_get(f, "nics")), 2);
-    expect_nic(f, "enp59s0f0", 10000, true, 63, "ixgbe");
-    expect_nic(f, "eno1", 1000, false, 0, "tg3");
+    /* no carrier file and operstate "up": the link is "unknown" (carrier decides) */
+    const struct nic_want ixgbe = {
+        "enp59s0f0", "0000:3b:00.0", "ixgbe", "0x8086", "0x10fb", "90:e2:ba:12:34:56",
+        10000,       "unknown",      true,    63,       0};
+    const struct nic_want tg3 = {
+        "eno1", "0000:5e:00.0", "tg3", "0x14e4", "0x165f", "d0:94:66:aa:bb:cc",
+        1000,   "unknown",      false, 0,        0};
+    expect_nic(f, &ixgbe);
+    expect_nic(f, &tg3);
+    /* ordered by name */
+    assert_string_equal(str_of(json_array_get(json_object_get(f, "nics"), 0), "name"), "eno1");
     json_decref(f);
 }
 
@@ -133,8 +167,14 @@ static void tiny_vm_lists_its_one_nic_without_sriov(void **state)
     (void)state;
     json_t *f = collect("sysroot-tiny");
     assert_int_equal(json_array_size(json_object_get(f, "nics")), 1);
-    /* virtio reports speed -1 (unknown): shown as 0; the driver is the virtio one */
-    expect_nic(f, "ens3", 0, false, 0, "virtio_net");
+    /*
+     * virtio reports speed -1 (unknown): shown as 0; the driver is the virtio one; the device
+     * (virtio0) is not PCI, its parent 0000:00:03.0 is; virtio0 has no vendor/device files
+     */
+    const struct nic_want virtio = {
+        "ens3", "0000:00:03.0", "virtio_net", "", "", "52:54:00:12:34:56",
+        0,      "unknown",      false,        0,  0};
+    expect_nic(f, &virtio);
     assert_null(nic_named(f, "lo"));
     json_decref(f);
 }
