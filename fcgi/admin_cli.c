@@ -67,6 +67,9 @@ int admin_cli_useradd(const bic_config *cfg, int argc, char **argv)
         e = DB_EXEC(db, a, STMT_user_reset_by_name, NULL, P_STR(hash), P_STR(role_s),
                     P_STR(username));
         if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_sessions_revoke_by_name, NULL, P_STR(username));
+        /* break-glass: an admin who lost the phone and the recovery codes signs in again */
+        if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_totp_delete_by_name, NULL, P_STR(username));
+        if (e == BIC_E_OK) e = DB_EXEC(db, a, STMT_recovery_delete_by_name, NULL, P_STR(username));
     }
     if (e == BIC_E_CONFLICT) {
         fprintf(stderr, "bicd useradd: %s already exists (use --reset)\n", username);

@@ -278,6 +278,7 @@ static void *controller_main(void *arg)
                         P_INT(ctl.cfg->agents_event_retention_days));
                 DB_EXEC0(db, a, STMT_sessions_prune, NULL);
                 DB_EXEC0(db, a, STMT_throttle_prune, NULL);
+                DB_EXEC0(db, a, STMT_mfa_challenges_prune, NULL);
                 arena_reset(a);
                 last_stale = now;
             }

@@ -1,6 +1,6 @@
 /*
- * h_groups.c - groups and memberships (admin role). Groups are what pool
- * entitlements and directory group mappings will refer to; neither exists yet.
+ * h_groups.c - groups, memberships and each group's MFA policy (admin role). Groups are
+ * what pool entitlements, the MFA policy and directory group mappings refer to.
  */
 #include <string.h>
 
@@ -11,6 +11,11 @@
 const bic_field fields_group[] = {
     {"name", F_STR, true, 1, 64},
     {"description", F_STR, false, 0, 255},
+    {0},
+};
+
+const bic_field fields_group_mfa[] = {
+    {"mfa_required", F_BOOL, true},
     {0},
 };
 
@@ -208,4 +213,64 @@ bic_err h_groups_member_add(bic_req *req, bic_resp *resp)
 bic_err h_groups_member_remove(bic_req *req, bic_resp *resp)
 {
     return member_change(req, resp, "group.member_remove");
+}
+
+static json_t *group_mfa_json(long long id, bool required)
+{
+    return json_pack("{s:I, s:b}", "group_id", (json_int_t)id, "mfa_required", required);
+}
+
+static bic_err load_group_mfa(bic_req *req, bic_db *db, long long id, bool *required)
+{
+    bic_rows rows;
+    bic_err e = DB_EXEC(db, req->arena, STMT_group_mfa_get, &rows, P_INT(id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot read the MFA policy of group %lld", id);
+    *required = rows_int(&rows, 0, 0) != 0;
+    return BIC_E_OK;
+}
+
+bic_err h_groups_mfa_get(bic_req *req, bic_resp *resp)
+{
+    long long id;
+    bic_rows g;
+    bool required = false;
+    bic_err e = param_id(req, 0, &id);
+    if (e == BIC_E_OK) e = load_group(req, id, &g);
+    if (e == BIC_E_OK) e = load_group_mfa(req, req->db, id, &required);
+    if (e != BIC_E_OK) return e;
+    resp_json(req, resp, 200, group_mfa_json(id, required));
+    return BIC_E_OK;
+}
+
+struct group_mfa_ctx {
+    bic_req *req;
+    long long id;
+    bool required;
+};
+
+static bic_err group_mfa_tx(bic_db *db, void *arg)
+{
+    struct group_mfa_ctx *c = arg;
+    bic_req *req = c->req;
+    bic_rows g;
+    bool before = false;
+    bic_err e = load_group(req, c->id, &g);
+    if (e == BIC_E_OK) e = load_group_mfa(req, db, c->id, &before);
+    if (e != BIC_E_OK) return e;
+    if (before == c->required) return BIC_E_OK; /* already so: nothing to audit */
+    e = DB_EXEC(db, req->arena, STMT_group_mfa_set, NULL, P_INT(c->id), P_INT(c->required));
+    if (e != BIC_E_OK) return fail(req, e, "cannot change the MFA policy");
+    return audit_write(req, "auth.mfa.policy", "group", req->param[0], true,
+                       json_pack("{s:s, s:b, s:b}", "group", rows_str(&g, 0, 1), "from", before,
+                                 "to", c->required));
+}
+
+bic_err h_groups_mfa_set(bic_req *req, bic_resp *resp)
+{
+    struct group_mfa_ctx c = {req, 0, json_get_bool(req->json, "mfa_required", false)};
+    bic_err e = param_id(req, 0, &c.id);
+    if (e == BIC_E_OK) e = db_tx(req->db, group_mfa_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp_json(req, resp, 200, group_mfa_json(c.id, c.required));
+    return BIC_E_OK;
 }

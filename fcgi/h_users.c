@@ -1,6 +1,7 @@
 /*
  * h_users.c - user administration (admin role): list, create, read, update,
- * disable, reset password. Every change is audited in the same transaction.
+ * disable, reset password, reset the second factor. Every change is audited in the
+ * same transaction.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -249,6 +250,37 @@ bic_err h_users_password(bic_req *req, bic_resp *resp)
     if (e != BIC_E_OK) return fail(req, e, "cannot hash the password");
     c.hash = hash;
     e = db_tx(req->db, reset_tx, &c);
+    if (e != BIC_E_OK) return e;
+    resp->status = 204;
+    return BIC_E_OK;
+}
+
+bic_err h_users_mfa_get(bic_req *req, bic_resp *resp)
+{
+    long long id;
+    bic_rows rows;
+    json_t *j = NULL;
+    bic_err e = param_id(req, 0, &id);
+    if (e == BIC_E_OK) e = load_user(req, req->db, STMT_user_get, id, &rows);
+    if (e == BIC_E_OK) e = mfa_status_json(req, id, &j);
+    if (e != BIC_E_OK) return e;
+    json_object_set_new(j, "user_id", json_integer(id));
+    resp_json(req, resp, 200, j);
+    return BIC_E_OK;
+}
+
+bic_err h_users_mfa_reset(bic_req *req, bic_resp *resp)
+{
+    long long id;
+    bic_rows rows;
+    bic_err e = param_id(req, 0, &id);
+    if (e == BIC_E_OK) e = load_user(req, req->db, STMT_user_get, id, &rows);
+    if (e != BIC_E_OK) return e;
+    bool removed = false;
+    /* audited only when there was a factor; a reset of nothing changes nothing */
+    e = mfa_remove(req, id, "auth.mfa.reset",
+                   json_pack("{s:s, s:s}", "username", rows_str(&rows, 0, 1), "factor", "totp"),
+                   &removed);
     if (e != BIC_E_OK) return e;
     resp->status = 204;
     return BIC_E_OK;

@@ -4,6 +4,7 @@
 // A page's render() may return a function that stops what it started (live refreshes); it
 // is called when the page is left.
 import './admin-i18n.js';
+import './mfa-i18n.js';
 import { startPortal } from '/common/app.js';
 import { h, icon, clear } from '/common/ui.js';
 import { topologyPage } from './topology.js';

@@ -1,5 +1,5 @@
-// Groups: paged list with search, create, rename, delete, and a members dialog that adds
-// and removes users.
+// Groups: paged list with search, create, rename, delete, the MFA policy (members must use
+// two-step verification), and a members dialog that adds and removes users.
 import * as api from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy, setText } from '/common/ui.js';
 import { pageHead, dataTable, Pager, searchBox, latest, loadPage } from './lists.js';
@@ -18,6 +18,7 @@ export function groupsPage(page) {
   ], 'groups');
   const pager = new Pager(PAGE_SIZE, () => load());
   const only = latest();
+  let mfaRequired = new Set(); // ids of groups whose members must use two-step verification
   const search = searchBox('groups.search', (v) => {
     q = v;
     pager.reset();
@@ -35,7 +36,11 @@ export function groupsPage(page) {
   function load() {
     return loadPage({
       table, pager, only,
-      fetch: () => api.get('/groups', { ...pager.params(), q }),
+      fetch: async () => {
+        const [list, policy] = await Promise.all([api.get('/groups', { ...pager.params(), q }), api.get('/mfa/policy')]);
+        mfaRequired = new Set((policy.items || []).map((x) => x.id));
+        return list;
+      },
       row: groupRow,
       emptyKey: q ? 'groups.none_match' : 'groups.empty',
       emptyIcon: 'group',
@@ -46,7 +51,9 @@ export function groupsPage(page) {
     return table.row([
       h('div', { class: 'group-cell' },
         h('span', { class: 'group-icon', 'aria-hidden': 'true' }, icon('group')),
-        h('span', { class: 'group-name', text: g.name })),
+        h('span', { class: 'group-name', text: g.name }),
+        mfaRequired.has(g.id) ? h('span', { class: 'badge badge-admin badge-mfa', 'data-role': 'mfa-required', i18nTitle: 'groups.mfa.badge_title' },
+          icon('lock'), h('span', { i18n: 'groups.mfa.badge' })) : null),
       g.description ? h('span', { class: 'muted-strong', text: g.description }) : h('span', { class: 'muted', text: '—' }),
       h('span', { class: 'badge badge-neutral', i18n: 'groups.members_count', i18nArgs: { n: g.members } }),
       h('div', { class: 'row-actions' },
@@ -61,13 +68,18 @@ export function groupsPage(page) {
     const name = h('input', { type: 'text', name: 'name', maxlength: '64', autocomplete: 'off', required: true, value: g ? g.name : '' });
     const desc = h('textarea', { name: 'description', maxlength: '255', rows: '3' });
     desc.value = g ? g.description || '' : '';
+    const wasRequired = !!(g && mfaRequired.has(g.id));
+    const mfa = h('input', { type: 'checkbox', name: 'mfa_required', checked: wasRequired, 'aria-describedby': 'group-mfa-hint' });
     dialog({
       name: g ? 'edit-group' : 'create-group',
       title: g ? 'groups.edit.title' : 'groups.create.title',
       titleArgs: g ? { name: g.name } : undefined,
       submitKey: g ? 'common.save' : 'groups.create.submit',
       errors: GROUP_ERRORS,
-      body: [field('groups.field.name', name), field('groups.field.description', desc, { optional: true })],
+      body: [field('groups.field.name', name), field('groups.field.description', desc, { optional: true }),
+        h('div', { class: 'field' },
+          h('label', { class: 'checkbox' }, mfa, h('span', { i18n: 'groups.mfa.field' })),
+          h('p', { class: 'field-hint', id: 'group-mfa-hint', i18n: 'groups.mfa.hint' }))],
       onSubmit: async (form, alert) => {
         const n = name.value.trim();
         if (!n) {
@@ -76,14 +88,16 @@ export function groupsPage(page) {
           return false;
         }
         const body = { name: n, description: desc.value.trim() };
+        let id;
         if (g) {
           await api.patch('/groups/' + g.id, body);
-          toast('groups.saved', { name: n });
+          id = g.id;
         } else {
-          await api.post('/groups', body);
-          toast('groups.created', { name: n });
+          id = (await api.post('/groups', body)).id;
           pager.reset();
         }
+        if (mfa.checked !== wasRequired) await api.put('/groups/' + id + '/mfa', { mfa_required: mfa.checked });
+        toast(g ? 'groups.saved' : 'groups.created', { name: n });
         load();
         return true;
       },

@@ -1,7 +1,7 @@
 // Users: server-side paged list with search and filters, create, edit (role), enable and
-// disable, password reset.
+// disable, password reset, and a user's two-step verification (status, reset).
 import * as api from '/common/api.js';
-import { h, icon, field, dialog, confirmDialog, toast, button } from '/common/ui.js';
+import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox } from '/common/ui.js';
 import { roleKey, initials } from '/common/app.js';
 import { pageHead, dataTable, Pager, searchBox, select, latest, loadPage } from './lists.js';
 
@@ -96,6 +96,7 @@ export function usersPage(page, ctx) {
       h('div', { class: 'row-actions' },
         h('button', { type: 'button', class: 'icon-btn', 'data-action': 'edit', i18nLabel: 'users.edit', i18nTitle: 'users.edit', onclick: () => editDialog(u) }, icon('edit')),
         h('button', { type: 'button', class: 'icon-btn', 'data-action': 'reset-password', i18nLabel: 'users.reset_password', i18nTitle: 'users.reset_password', onclick: () => resetDialog(u) }, icon('key')),
+        h('button', { type: 'button', class: 'icon-btn', 'data-action': 'mfa', i18nLabel: 'users.mfa', i18nTitle: 'users.mfa', onclick: () => mfaDialog(u) }, icon('shield')),
         toggle),
     ], { 'data-user': u.username, 'data-user-id': String(u.id), class: u.disabled ? 'is-disabled' : null });
   }
@@ -188,6 +189,56 @@ export function usersPage(page, ctx) {
         return true;
       },
     });
+  }
+
+  // A user's two-step verification: what is set up, which groups require it, and a reset for
+  // a lost phone (the user then signs in with the password and, if required, enrols again).
+  function mfaDialog(u) {
+    const name = u.display_name || u.username;
+    const body = h('div', { class: 'user-mfa', 'data-role': 'user-mfa' });
+    const alert = alertBox();
+    dialog({ name: 'user-mfa', title: 'users.mfa.title', titleArgs: { name }, body: [alert.el, body] });
+
+    async function show() {
+      let s;
+      try {
+        s = await api.get('/users/' + u.id + '/mfa');
+      } catch (e) {
+        alert.showError(e);
+        return;
+      }
+      const state = s.totp.enabled ? 'on' : s.totp.pending ? 'pending' : 'off';
+      const groups = (s.required_by || []).map((g) => g.name).join(', ');
+      const reset = button('users.mfa.reset', { variant: 'danger', icon: 'x', action: 'mfa-reset', onclick: () => doReset() });
+      clear(body).append(
+        h('dl', { class: 'props user-mfa-list' },
+          h('div', { class: 'prop' }, h('dt', { i18n: 'users.mfa.state' }),
+            h('dd', null, h('span', {
+              class: ['badge', 'badge-dot', state === 'on' ? 'badge-success' : state === 'pending' ? 'badge-warning' : 'badge-neutral'],
+              'data-role': 'mfa-state', 'data-state': state, i18n: 'users.mfa.state.' + state,
+            }))),
+          s.totp.enabled ? h('div', { class: 'prop' }, h('dt', { i18n: 'users.mfa.since' }), h('dd', { date: s.totp.confirmed_at || '' })) : null,
+          s.totp.enabled ? h('div', { class: 'prop' }, h('dt', { i18n: 'users.mfa.last_used' }), h('dd', { date: s.totp.last_used_at || '' })) : null,
+          s.totp.enabled ? h('div', { class: 'prop' }, h('dt', { i18n: 'users.mfa.codes_left' }), h('dd', { 'data-role': 'codes-left', text: String(s.recovery_codes_left) })) : null,
+          h('div', { class: 'prop' }, h('dt', { i18n: 'users.mfa.required' }),
+            h('dd', { 'data-role': 'mfa-required' }, s.required ? h('span', { text: groups }) : h('span', { class: 'muted', i18n: 'users.mfa.not_required' })))),
+        state === 'off' ? h('p', { class: 'muted', i18n: 'users.mfa.none' }) : h('div', { class: 'user-mfa-actions' },
+          h('p', { class: 'field-hint', i18n: 'users.mfa.reset_hint' }), reset));
+    }
+
+    async function doReset() {
+      const ok = await confirmDialog({
+        title: 'users.mfa.reset.title', titleArgs: { name },
+        text: 'users.mfa.reset.intro', textArgs: { name },
+        confirmKey: 'users.mfa.reset.submit', danger: true,
+        action: () => api.del('/users/' + u.id + '/mfa'),
+      });
+      if (!ok) return;
+      toast('users.mfa.reset.done', { name });
+      show();
+    }
+
+    show();
   }
 
   async function setDisabled(u, disabled) {

@@ -14,7 +14,8 @@ export class ApiError extends Error {
 
 const BASE = '/api/v1';
 // These answer 401 for reasons of their own; a refresh would not help them.
-const NO_REFRESH = new Set(['/auth/login', '/auth/refresh', '/auth/csrf', '/auth/me', '/auth/logout']);
+const NO_REFRESH = new Set(['/auth/login', '/auth/login/mfa', '/auth/login/mfa/enroll', '/auth/refresh', '/auth/csrf',
+  '/auth/me', '/auth/logout']);
 
 const state = {
   csrf: null,
@@ -137,7 +138,7 @@ export const get = (path, params) => request('GET', path, { params });
 export const post = (path, body) => request('POST', path, { body });
 export const patch = (path, body) => request('PATCH', path, { body });
 export const put = (path, body) => request('PUT', path, { body });
-export const del = (path) => request('DELETE', path);
+export const del = (path, body) => request('DELETE', path, { body });
 
 // --- sign-in and session -------------------------------------------------------------
 
@@ -169,6 +170,8 @@ async function preSessionToken() {
   state.csrf = data && data.csrf_token ? data.csrf_token : null;
 }
 
+// Signs in with the password. Resolves to the user, or, when a second factor is needed, to
+// {mfa: {step: 'verify'|'enroll', token, expiresIn}} for loginMfa()/loginMfaEnroll().
 export async function login(username, password) {
   dropSession();
   await preSessionToken();
@@ -181,8 +184,24 @@ export async function login(username, password) {
     await preSessionToken();
     out = await send('POST', '/auth/login', { username, password });
   }
+  if (out.data && out.data.mfa_required) {
+    return { mfa: { step: out.data.mfa_step, token: out.data.mfa_token, expiresIn: out.data.expires_in } };
+  }
   takeSession(out.data);
   return state.user;
+}
+
+// The second sign-in step: {code} or {recovery_code}. Resolves to {user, recoveryCodes
+// (after an enrolment at sign-in), recoveryCodesLeft (after a recovery code)}.
+export async function loginMfa(token, proof) {
+  const { data } = await send('POST', '/auth/login/mfa', { mfa_token: token, ...proof });
+  takeSession(data);
+  return { user: state.user, recoveryCodes: data.recovery_codes || null, recoveryCodesLeft: data.recovery_codes_left };
+}
+
+// Enrolment during sign-in (a group requires MFA): {secret, otpauth_uri, qr_svg, ...}.
+export async function loginMfaEnroll(token) {
+  return (await send('POST', '/auth/login/mfa/enroll', { mfa_token: token })).data;
 }
 
 export async function logout() {

@@ -6,8 +6,10 @@
 // the user.
 
 import * as api from './api.js';
+import './mfa-i18n.js';
 import { t, lang, setLang, applyI18n } from './i18n.js';
-import { h, icon, clear, langSwitch, alertBox, field, busy, button, dialog, setText } from './ui.js';
+import { h, icon, clear, langSwitch, alertBox, field, busy, button, dialog, setText, toast } from './ui.js';
+import { codeInput, isCode, enrolmentPanel, recoveryPanel, securityDialog } from './security.js';
 
 let cfg = null;
 let root = null;
@@ -84,7 +86,6 @@ function pickLang(code) {
 export function showLogin({ notice }) {
   root.removeAttribute('aria-busy');
   for (const d of document.querySelectorAll('dialog')) d.close();
-  const sub = cfg.kind === 'admin' ? 'portal.admin' : 'portal.user';
   const info = alertBox();
   const error = alertBox();
   error.el.setAttribute('data-role', 'login-error');
@@ -130,8 +131,11 @@ export function showLogin({ notice }) {
     username.readOnly = true;
     password.readOnly = true;
     let user = null;
+    let mfa = null;
     try {
-      user = await api.login(u, p);
+      const out = await api.login(u, p);
+      if (out && out.mfa) mfa = out.mfa;
+      else user = out;
     } catch (e) {
       error.showError(e, LOGIN_ERRORS);
       password.value = '';
@@ -141,10 +145,22 @@ export function showLogin({ notice }) {
       password.readOnly = false;
     }
     if (user) showFrame(user);
+    else if (mfa && mfa.step === 'enroll') showEnrolStep(mfa, u);
+    else if (mfa) showCodeStep(mfa, u);
     else password.focus();
   });
 
-  const page = h('div', { class: 'auth-page', 'data-view': 'login' },
+  authPage('login',
+    h('h1', { class: 'auth-title', i18n: 'login.title' }),
+    h('p', { class: 'auth-subtitle', i18n: cfg.kind === 'admin' ? 'login.subtitle.admin' : 'login.subtitle.user' }),
+    info.el, error.el, form);
+  username.focus();
+}
+
+// The sign-in screens' page: the brand panel and one card (view: login, login-mfa, ...).
+function authPage(view, ...card) {
+  const sub = cfg.kind === 'admin' ? 'portal.admin' : 'portal.user';
+  const page = h('div', { class: 'auth-page', 'data-view': view },
     h('aside', { class: 'auth-hero', 'aria-hidden': 'true' },
       h('div', { class: 'auth-hero-inner' },
         brandMark(sub),
@@ -153,13 +169,157 @@ export function showLogin({ notice }) {
         heroArt())),
     h('main', { class: 'auth-main' },
       h('div', { class: 'auth-top' }, h('div', { class: 'auth-top-brand' }, brandMark(sub)), langSwitch(lang(), pickLang)),
-      h('div', { class: 'auth-card' },
-        h('h1', { class: 'auth-title', i18n: 'login.title' }),
-        h('p', { class: 'auth-subtitle', i18n: cfg.kind === 'admin' ? 'login.subtitle.admin' : 'login.subtitle.user' }),
-        info.el, error.el, form),
+      h('div', { class: 'auth-card' }, ...card),
       h('p', { class: 'auth-footer', i18n: 'login.footer' })));
   clear(root).append(page);
-  username.focus();
+  return page;
+}
+
+// --- the second sign-in step: a code from the authenticator app, or a recovery code ---------
+function mfaErrors(recovery) {
+  return {
+    bad_credentials: (e) => ({ key: e.reason === 'mfa_code_reused' ? 'mfa.error.reused' : recovery() ? 'mfa.error.bad_recovery' : 'mfa.error.bad_code' }),
+    validation_failed: () => ({ key: recovery() ? 'mfa.error.recovery_format' : 'mfa.error.format' }),
+    account_locked: LOGIN_ERRORS.account_locked,
+    rate_limited: LOGIN_ERRORS.rate_limited,
+    csrf_failed: 'login.error.csrf',
+    unavailable: 'error.unavailable',
+  };
+}
+
+// Sends the second step; an expired or used step goes back to the password.
+async function sendSecondStep(mfa, proof, error, errors) {
+  try {
+    return await api.loginMfa(mfa.token, proof);
+  } catch (e) {
+    if (e instanceof api.ApiError && e.code === 'unauthenticated') {
+      showLogin({ notice: 'mfa.notice.expired' });
+      return null;
+    }
+    error.showError(e, errors);
+    return null;
+  }
+}
+
+function showCodeStep(mfa, username) {
+  const error = alertBox();
+  error.el.setAttribute('data-role', 'mfa-error');
+  let recovery = false;
+  const code = codeInput('mfa-code');
+  const rec = h('input', { id: 'mfa-recovery', name: 'recovery_code', type: 'text', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', maxlength: '32' });
+  const codeField = field('mfa.code', code, { hint: 'mfa.code_hint' });
+  const recField = field('mfa.recovery_code', rec, { hint: 'mfa.recovery_hint' });
+  recField.hidden = true;
+  const subtitle = h('p', { class: 'auth-subtitle', 'data-role': 'mfa-subtitle', i18n: 'mfa.verify.subtitle', i18nArgs: { name: username } });
+  const toggle = h('button', { type: 'button', class: 'btn-link', 'data-action': 'mfa-toggle', i18n: 'mfa.use_recovery' });
+  toggle.addEventListener('click', () => {
+    recovery = !recovery;
+    codeField.hidden = recovery;
+    recField.hidden = !recovery;
+    error.hide();
+    setText(toggle, recovery ? 'mfa.use_code' : 'mfa.use_recovery');
+    if (recovery) setText(subtitle, 'mfa.verify.subtitle_recovery');
+    else setText(subtitle, 'mfa.verify.subtitle', { name: username });
+    (recovery ? rec : code).focus();
+  });
+  const submit = button('mfa.verify.submit', { type: 'submit', variant: 'primary', class: 'btn-block btn-lg' });
+  const form = h('form', { class: 'login-form', novalidate: true, 'data-role': 'mfa-form' }, codeField, recField, submit);
+  const errors = mfaErrors(() => recovery);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.hide();
+    const input = recovery ? rec : code;
+    if (!recovery && !isCode(code.value)) {
+      error.show('mfa.error.format');
+      code.focus();
+      return;
+    }
+    if (recovery && !rec.value.trim()) {
+      error.show('mfa.error.recovery_format');
+      rec.focus();
+      return;
+    }
+    const done = busy(submit, 'mfa.verifying');
+    input.readOnly = true;
+    const out = await sendSecondStep(mfa, recovery ? { recovery_code: rec.value.trim() } : { code: code.value.replace(/\D/g, '') }, error, errors);
+    done();
+    input.readOnly = false;
+    if (!out) {
+      if (input.isConnected) input.select();
+      return;
+    }
+    showFrame(out.user);
+    if (out.recoveryCodesLeft !== undefined && out.recoveryCodesLeft !== null) toast('mfa.recovery_left', { n: out.recoveryCodesLeft }, 'error');
+  });
+  authPage('login-mfa',
+    h('h1', { class: 'auth-title', i18n: 'mfa.verify.title' }),
+    subtitle, error.el, form,
+    h('div', { class: 'mfa-links' }, toggle,
+      h('button', { type: 'button', class: 'btn-link', 'data-action': 'mfa-back', i18n: 'mfa.back', onclick: () => showLogin({}) })));
+  code.focus();
+}
+
+// A group requires two-step verification and the person has none yet: enrol, then sign in.
+async function showEnrolStep(mfa, username) {
+  const error = alertBox();
+  error.el.setAttribute('data-role', 'mfa-error');
+  const slot = h('div', { class: 'mfa-enrol-slot' }, h('div', { class: 'security-loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+    h('span', { class: 'muted', i18n: 'mfa.enroll.loading' })));
+  const back = h('button', { type: 'button', class: 'btn-link', 'data-action': 'mfa-back', i18n: 'mfa.back', onclick: () => showLogin({}) });
+  authPage('login-enroll',
+    h('h1', { class: 'auth-title', i18n: 'mfa.enroll.title' }),
+    h('p', { class: 'auth-subtitle', i18n: 'mfa.enroll.subtitle' }),
+    error.el, slot, h('div', { class: 'mfa-links' }, back));
+  let data;
+  try {
+    data = await api.loginMfaEnroll(mfa.token);
+  } catch (e) {
+    if (e instanceof api.ApiError && e.code === 'unauthenticated') return showLogin({ notice: 'mfa.notice.expired' });
+    clear(slot);
+    error.showError(e);
+    return undefined;
+  }
+  const code = codeInput('mfa-code');
+  const submit = button('mfa.enroll.submit', { type: 'submit', variant: 'primary', class: 'btn-block btn-lg' });
+  const form = h('form', { class: 'login-form', novalidate: true, 'data-role': 'mfa-form' }, field('mfa.code', code, { hint: 'mfa.code_hint' }), submit);
+  const errors = mfaErrors(() => false);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.hide();
+    if (!isCode(code.value)) {
+      error.show('mfa.error.format');
+      code.focus();
+      return;
+    }
+    const done = busy(submit, 'mfa.verifying');
+    const out = await sendSecondStep(mfa, { code: code.value.replace(/\D/g, '') }, error, errors);
+    done();
+    if (!out) {
+      if (code.isConnected) code.select();
+      return;
+    }
+    showRecoveryStep(out.user, out.recoveryCodes || []);
+  });
+  clear(slot).append(enrolmentPanel(data), form);
+  code.focus();
+  return undefined;
+}
+
+// After an enrolment at sign-in: the recovery codes, once, before the portal.
+function showRecoveryStep(user, codes) {
+  const saved = h('input', { type: 'checkbox', name: 'saved', 'data-role': 'codes-saved' });
+  const go = button('mfa.recovery.continue', { variant: 'primary', class: 'btn-block btn-lg', action: 'mfa-continue' });
+  go.disabled = true;
+  saved.addEventListener('change', () => {
+    go.disabled = !saved.checked;
+  });
+  go.addEventListener('click', () => showFrame(user));
+  authPage('login-recovery',
+    h('h1', { class: 'auth-title', i18n: 'mfa.recovery.title' }),
+    recoveryPanel(codes, user.username),
+    h('label', { class: 'checkbox mfa-saved' }, saved, h('span', { i18n: 'mfa.recovery.saved' })),
+    go);
+  saved.focus();
 }
 
 // A small drawing of desktops in the sign-in screen's brand panel, all CSS.
@@ -189,10 +349,13 @@ const LOGIN_ERRORS = {
 function showFrame(user) {
   root.removeAttribute('aria-busy');
   const name = user.display_name || user.username;
-  const ctx = { user, logout: () => doLogout(), changePassword: () => passwordDialog() };
+  const ctx = { user, logout: () => doLogout(), changePassword: () => passwordDialog(), security: () => securityDialog(user) };
 
   const logoutBtn = button('frame.logout', { icon: 'logout', action: 'logout', variant: 'ghost', onclick: () => doLogout(logoutBtn) });
   const pwBtn = button('frame.change_password', { icon: 'key', action: 'change-password', variant: 'ghost', onclick: () => passwordDialog() });
+  // an icon with its name as label on wide screens (the header is full), icon and text in the phone menu
+  const securityBtn = h('button', { type: 'button', class: 'btn btn-ghost btn-compact', 'data-action': 'security', i18nLabel: 'frame.security', i18nTitle: 'frame.security', onclick: () => securityDialog(user) },
+    icon('lock'), h('span', { i18n: 'frame.security' }));
   const other = cfg.kind === 'admin'
     ? h('a', { class: 'btn btn-ghost', href: '/', 'data-action': 'to-user' }, icon('monitor'), h('span', { i18n: 'frame.to_user' }))
     : user.role === 'admin'
@@ -208,7 +371,7 @@ function showFrame(user) {
       h('span', { class: 'user-chip-text' },
         h('span', { class: 'user-name', text: name, title: user.username }),
         roleBadge(user.role))),
-    h('div', { class: 'topbar-actions' }, other, pwBtn, logoutBtn));
+    h('div', { class: 'topbar-actions' }, other, securityBtn, pwBtn, logoutBtn));
   menuBtn.addEventListener('click', () => {
     const open = !menu.classList.contains('open');
     menu.classList.toggle('open', open);

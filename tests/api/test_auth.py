@@ -428,7 +428,8 @@ class RouteTable(unittest.TestCase):
         self.assertEqual(public, [
             ("GET", "/_bic/console-check"),
             ("GET", "/api/v1/auth/csrf"), ("GET", "/api/v1/health"), ("GET", "/api/v1/version"),
-            ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh"),
+            ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/login/mfa"),
+            ("POST", "/api/v1/auth/login/mfa/enroll"), ("POST", "/api/v1/auth/refresh"),
         ])
         enroll = [(r["method"], r["path"]) for r in self.routes if r["role"] == "enroll"]
         self.assertEqual(enroll, [("POST", "/api/v1/agent/enroll")])

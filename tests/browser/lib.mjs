@@ -97,7 +97,7 @@ export async function apiAs(username, password) {
     get: (url) => call('GET', url),
     post: (url, data) => call('POST', url, data),
     patch: (url, data) => call('PATCH', url, data),
-    put: (url) => call('PUT', url),
+    put: (url, data) => call('PUT', url, data),
     del: (url) => call('DELETE', url),
     dispose: () => ctx.dispose(),
   };
