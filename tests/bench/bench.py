@@ -12,7 +12,8 @@ servers and BENCH_FLEET_DESKTOPS (100) desktops each for `bic-agent --fleet`, BE
 desktops for the provisioning bench, BENCH_BROKER_SERVERS (6), BENCH_BROKER_DESKTOPS (200) and
 BENCH_BROKER_SECONDS (10) for the broker bench, BENCH_CONSOLE_ROUNDS (10) console opens on a real
 QEMU desktop, BENCH_ONLY (unset: all) a comma list of sections to run (argon2, logins, lists,
-provisioning, broker, fleet, heartbeats, health).
+provisioning, broker, placement, fleet, heartbeats, health). BENCH_PLACE_COUNT (500) SR-IOV
+placements for the placement bench.
 
 Heartbeat ingest is measured twice:
   fleet:      the real agent code (`build/bic-agent --fleet 1000 --desktops 100`, release build) on
@@ -460,6 +461,57 @@ def bench_alloc(ini, threads, seconds):
     return json.loads(out)
 
 
+def placement_bench(stack, admin, cafile, var):
+    """SR-IOV placement: the reconciler's placing transaction (server choice, a VF locked with
+    SKIP LOCKED under its PF's lock, the desktop insert, the claim) run by `bicd bench-place` on
+    10 stand-in servers with 64 VFs each: one thread (what the leader does) and 16 at once. The
+    raw SKIP LOCKED allocation on the same MariaDB is the bound."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "api"))
+    os.environ["BIC_TEST_VAR"] = var  # the stand-in agents' client finds the stack through it
+    from test_inventory import FakeAgent
+    from test_pools import published_image, spec
+    count = int(os.environ.get("BENCH_PLACE_COUNT", "500"))
+    ini = os.path.join(var, "etc", "bicd.ini")
+    bb = admin.post("/api/v1/building-blocks", {"name": "bench-vf"}).json["id"]
+    mod = admin.post("/api/v1/building-blocks/%d/modules" % bb, {"name": "bench-vf", "max_servers": 10}).json["id"]
+    tok = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb, "module_id": mod}).json["token"]
+    vfs = [{"index": i, "pci": "0000:3b:%02x.%d" % (2 + i // 8, i % 8), "driver": "iavf"} for i in range(64)]
+    nic = {"name": "ens1f0", "pci": "0000:3b:00.0", "driver": "i40e", "speed_mbps": 10000, "link": "up",
+           "sriov_capable": True, "sriov_total_vfs": 64, "sriov_num_vfs": 64, "vfs": vfs}
+    facts = {"cpus": 64, "cores": 32, "memory_mib": 1048576, "storage_gib": 4000, "nics": [nic],
+             "hypervisor": {"uri": "test:///default", "type": "Test", "version": "9.0.0"}}
+    host = {"cpu_pct": 1.0, "mem_total_mib": 1048576, "mem_used_mib": 1000, "net_rx_bps": 0, "net_tx_bps": 0}
+    for _ in range(10):
+        a = FakeAgent(tok)
+        a.enroll(facts=facts)
+        assert a.heartbeat(full=True, desktops=[], host=host).status == 200
+    image_id, _ = published_image(admin)
+
+    def pool(name):
+        r = admin.post("/api/v1/pools", {"name": name, "type": "floating", "image_id": image_id,
+                                         "spec_id": spec(admin, nic_type="sriov", memory_mib=512),
+                                         "min_size": 0, "max_size": 0, "name_pattern": name + "-{n}",
+                                         "modules": [mod]})
+        assert r.status == 201, r
+        admin.post("/api/v1/pools/%d/pause" % r.json["id"], {"reason": "bench"})
+        return r.json["id"]
+
+    def place(pid, n, threads):
+        out = subprocess.run([os.path.join(REPO, "build", "bicd"), "-c", ini, "bench-place", "--pool", str(pid),
+                              "--count", str(n), "--threads", str(threads)], check=True, capture_output=True,
+                             text=True).stdout
+        return json.loads(out)
+
+    one = place(pool("bench-vf1"), min(count, 300), 1)
+    many = place(pool("bench-vf16"), min(count, 640 - one["placed"]), 16)
+    raw = bench_alloc(ini, 16, 5)
+    row("SR-IOV placements/s, 1 thread (the leader)", one["per_s"], "1/s", raw["per_s"],
+        "raw SKIP LOCKED allocations/s, 16 threads", note="%d placed" % one["placed"])
+    row("SR-IOV placements/s, 16 threads (bench-place)", many["per_s"], "1/s", raw["per_s"],
+        "raw SKIP LOCKED allocations/s, 16 threads",
+        note="%d placed, %d refused, %d errors" % (many["placed"], many["refused"], many["errors"]))
+
+
 def broker_bench(stack, admin, cafile, var):
     """The connection broker on a test-driver fleet: a floating pool of BENCH_BROKER_DESKTOPS
     ready desktops on BENCH_BROKER_SERVERS servers, as many users entitled through one group.
@@ -900,6 +952,8 @@ def main():
             provisioning_bench(stack, c, cafile, var)
 
         # --- the connection broker: allocation, reconnects, console -----------------
+        if want("placement"):
+            placement_bench(stack, c, cafile, var)
         if want("broker"):
             broker_bench(stack, c, cafile, var)
             console_bench(stack, c, cafile, var)
