@@ -10,7 +10,7 @@ bic_err h_servers_vfs(bic_req *req, bic_resp *resp)
     long long id;
     bic_rows s, v;
     bic_err e = param_id(req, 0, &id);
-    if (e == BIC_E_OK) e = DB_EXEC(req->db, req->arena, STMT_server_credential, &s, P_INT(id));
+    if (e == BIC_E_OK) e = DB_EXEC(req->db, req->arena, STMT_server_exists, &s, P_INT(id));
     if (e == BIC_E_OK && s.nrows != 1) return fail(req, BIC_E_NOT_FOUND, "no server %lld", id);
     if (e == BIC_E_OK) e = DB_EXEC(req->db, req->arena, STMT_server_vfs_list, &v, P_INT(id));
     if (e != BIC_E_OK) return e == BIC_E_NOT_FOUND ? e : fail(req, e, "VF list failed");

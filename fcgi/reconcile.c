@@ -369,8 +369,10 @@ static bic_err place_one(struct rc *c, struct placing *pl, long long seq, long l
         idx = placement_choose(pl->s, pl->n, &pl->req, &pl->rules, whybuf, sizeof(whybuf));
         if (idx >= 0) continue;
         if (fallback) {
+            char virtio_why[512];
             pl->req.vf = false;
-            idx = placement_choose(pl->s, pl->n, &pl->req, &pl->rules, name, sizeof(name));
+            idx = placement_choose(pl->s, pl->n, &pl->req, &pl->rules, virtio_why,
+                                   sizeof(virtio_why));
             pl->req.vf = want_vf;
         }
         if (idx < 0) {
