@@ -2,7 +2,7 @@
 // Audit pages against the real API. Every user and group used here is created here.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { stack, openBrowser, screenshot, adminApi, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
+import { stack, adminSession, openBrowser, screenshot, adminApi, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
 
 const S = stack();
 let api;
@@ -15,14 +15,6 @@ test.after(async () => {
 });
 
 // Signs the admin in at a page of the portal (the Users page unless told otherwise).
-async function adminSession(opts, hash = '#/users') {
-  const b = await openBrowser(opts);
-  await b.page.goto(S.base + '/admin/' + hash);
-  await signIn(b.page, 'admin', S.adminPassword);
-  await b.page.waitForSelector('[data-view=frame]');
-  return b;
-}
-
 test('admin signs in, sees the header, switches to Korean, logs out', async () => {
   const b = await openBrowser();
   try {
@@ -280,7 +272,7 @@ test('a non-admin in the admin portal is told it is for administrators and can l
 });
 
 test('phone size: the admin frame has no horizontal scroll and the account menu holds log-out', async () => {
-  const b = await adminSession({ viewport: { width: 390, height: 844 }, isMobile: true, deviceScaleFactor: 2 });
+  const b = await adminSession('#/users', { viewport: { width: 390, height: 844 }, isMobile: true, deviceScaleFactor: 2 });
   try {
     const { page } = b;
     await page.waitForSelector('[data-table=users] tbody tr');

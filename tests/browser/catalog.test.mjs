@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { stack, openBrowser, screenshot, adminApi, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
+import { stack, adminSession, openBrowser, screenshot, adminApi, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
 
 const S = stack();
 const STORE = path.join(S.var, 'images');
@@ -21,14 +21,6 @@ test.before(async () => {
 test.after(async () => {
   if (api) await api.dispose();
 });
-
-async function adminSession(hash, opts) {
-  const b = await openBrowser(opts);
-  await b.page.goto(S.base + '/admin/' + hash);
-  await signIn(b.page, 'admin', S.adminPassword);
-  await b.page.waitForSelector('[data-view=frame]');
-  return b;
-}
 
 // A small qcow2 file of `mib` MiB virtual size (so files of different sizes differ): qemu-img's
 // when it is installed, else a bare version-3 header (bicd only reads the magic; nothing here

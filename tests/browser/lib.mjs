@@ -128,6 +128,16 @@ export async function signIn(page, username, password) {
 }
 
 // Horizontal overflow of the page in CSS pixels (0 when nothing scrolls sideways).
+// A browser signed in to the admin portal as the bootstrap admin, at hash (e.g. '#/users').
+export async function adminSession(hash = '#/users', opts = {}) {
+  const S = stack();
+  const b = await openBrowser(opts);
+  await b.page.goto(S.base + '/admin/' + hash);
+  await signIn(b.page, 'admin', S.adminPassword);
+  await b.page.waitForSelector('[data-view=frame]');
+  return b;
+}
+
 export async function horizontalOverflow(page) {
   return page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth);
 }

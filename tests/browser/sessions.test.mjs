@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stack, openBrowser, screenshot, adminApi, apiAs, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
+import { stack, adminSession, openBrowser, screenshot, adminApi, apiAs, createUser, signIn, unique, horizontalOverflow } from './lib.mjs';
 import { makeHierarchy, until } from './agent.mjs';
 
 const S = stack();
@@ -26,14 +26,6 @@ test.before(async () => {
 test.after(async () => {
   if (api) await api.dispose();
 });
-
-async function adminSession(hash, opts) {
-  const b = await openBrowser(opts);
-  await b.page.goto(S.base + '/admin/' + hash);
-  await signIn(b.page, 'admin', S.adminPassword);
-  await b.page.waitForSelector('[data-view=frame]');
-  return b;
-}
 
 // A published image (a bare qcow2 header: nothing boots it on the test driver) and a spec.
 async function imageAndSpec() {

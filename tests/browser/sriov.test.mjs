@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stack, openBrowser, screenshot, adminApi, signIn, unique, horizontalOverflow } from './lib.mjs';
+import { stack, adminSession, openBrowser, screenshot, adminApi, signIn, unique, horizontalOverflow } from './lib.mjs';
 import { makeHierarchy, until } from './agent.mjs';
 
 const S = stack();
@@ -33,14 +33,6 @@ test.before(async () => {
 test.after(async () => {
   if (api) await api.dispose();
 });
-
-async function adminSession(hash, opts) {
-  const b = await openBrowser(opts);
-  await b.page.goto(S.base + '/admin/' + hash);
-  await signIn(b.page, 'admin', S.adminPassword);
-  await b.page.waitForSelector('[data-view=frame]');
-  return b;
-}
 
 // The VFs of PF `nic` in a sysfs tree as the kernel lists them: [{index, pci}] by index.
 function vfsOf(root, nic) {
