@@ -63,7 +63,13 @@
     X(broker, client_grace, INT, 90)                                                               \
     X(broker, agent_timeout_ms, INT, 15000)                                                        \
     X(metrics, token, STR, "")                                                                     \
-    X(metrics, networks, STR, "127.0.0.0/8, ::1/128")
+    X(metrics, networks, STR, "127.0.0.0/8, ::1/128")                                              \
+    X(directory, sync_interval, INT, 900)                                                          \
+    /* oidc: HTTPS to providers, cache of discovery and keys, sign-in state lifetime, clock */    \
+    X(oidc, http_timeout_ms, INT, 5000)                                                            \
+    X(oidc, cache_ttl, INT, 3600)                                                                  \
+    X(oidc, state_ttl, INT, 600)                                                                   \
+    X(oidc, clock_skew, INT, 60)
 
 #define BIC_CFG_TYPE_STR char *
 #define BIC_CFG_TYPE_INT long

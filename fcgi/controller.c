@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "catalog.h"
 #include "db.h"
+#include "directory.h"
 #include "http.h"
 #include "log.h"
 #include "pools.h"
@@ -266,6 +267,8 @@ static void *controller_main(void *arg)
             reconcile_tick(db, a, ctl.cfg, ctl.holder);
             arena_reset(a);
             broker_tick(db, a, ctl.cfg);
+            arena_reset(a);
+            dir_tick(db, a, ctl.cfg);
             arena_reset(a);
             tasks_tick(db, a);
             arena_reset(a);

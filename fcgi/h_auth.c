@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "directory.h"
 #include "handlers.h"
 #include "password.h"
 #include "session.h"
@@ -83,21 +84,26 @@ struct login_ok_ctx {
     const char *mfa; /* the second factor used, or NULL */
 };
 
-/* In the caller's transaction: the sign-in succeeded; a session, its cookies and the audit row. */
+bic_err auth_login_ok(bic_db *db, bic_req *req, bic_resp *resp, size_t nheaders, long long user_id,
+                      const char *username, json_t *detail, const char **csrf)
+{
+    resp->nheaders = nheaders; /* a retried transaction must not repeat cookies */
+    bic_err e = DB_EXEC(db, req->arena, STMT_throttle_clear, NULL, P_STR(username));
+    if (e == BIC_E_OK) e = DB_EXEC(db, req->arena, STMT_user_touch_login, NULL, P_INT(user_id));
+    if (e == BIC_E_OK) e = session_create(req, resp, user_id, csrf);
+    if (e != BIC_E_OK) {
+        json_decref(detail);
+        return e;
+    }
+    json_t *sum = detail ? detail : json_object();
+    json_object_set_new(sum, "session", json_integer((json_int_t)req->who.session_id));
+    return audit_write_as(req, user_id, username, "auth.login", "user", username, true, sum);
+}
+
 static bic_err login_ok(bic_db *db, struct login_ok_ctx *c)
 {
-    bic_req *req = c->req;
-    c->resp->nheaders = c->nheaders; /* a retried transaction must not repeat cookies */
-    bic_err e = DB_EXEC(db, req->arena, STMT_throttle_clear, NULL, P_STR(c->username));
-    if (e == BIC_E_OK) e = DB_EXEC(db, req->arena, STMT_user_touch_login, NULL, P_INT(c->user_id));
-    if (e == BIC_E_OK) e = session_create(req, c->resp, c->user_id, &c->csrf);
-    if (e == BIC_E_OK) {
-        json_t *sum = json_pack("{s:I}", "session", (json_int_t)req->who.session_id);
-        if (c->mfa) json_object_set_new(sum, "mfa", json_string(c->mfa));
-        e = audit_write_as(req, c->user_id, c->username, "auth.login", "user", c->username, true,
-                           sum);
-    }
-    return e;
+    return auth_login_ok(db, c->req, c->resp, c->nheaders, c->user_id, c->username,
+                         c->mfa ? json_pack("{s:s}", "mfa", c->mfa) : NULL, &c->csrf);
 }
 
 static bic_err login_ok_tx(bic_db *db, void *arg)
@@ -142,17 +148,22 @@ bic_err h_auth_login(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_user_auth_by_name, &rows, P_STR(username));
     if (e != BIC_E_OK) return fail(req, e, "user lookup failed");
     const char *hash = rows.nrows ? rows_str(&rows, 0, 1) : NULL;
-    bool ok = false;
-    e = password_verify(pw, hash, &ok);
+    bool ok = false, by_dir = false;
+    const char *why = NULL;
+    /* directory users, and unknown names while a directory is enabled (docs/directories.md) */
+    e = dir_login(req, resp, &username, pw, &rows, &by_dir, &ok, &why);
+    if (e != BIC_E_OK) return e;
+    if (!by_dir) e = password_verify(pw, hash, &ok);
     if (e != BIC_E_OK) return fail(req, e, "password check unavailable");
     long long uid = rows.nrows ? rows_int(&rows, 0, 0) : 0;
     bool disabled = rows.nrows && rows_int(&rows, 0, 2) != 0;
     bic_role role = rows.nrows ? role_parse(rows_str(&rows, 0, 3)) : ROLE__MAX;
     if (!ok || disabled || role == ROLE__MAX) {
         struct login_fail_ctx c = {req, username, uid,
-                                   !rows.nrows ? "unknown user"
-                                   : disabled  ? "disabled"
-                                               : "wrong password"};
+                                   why           ? why
+                                   : !rows.nrows ? "unknown user"
+                                   : disabled    ? "disabled"
+                                                 : "wrong password"};
         e = db_tx(req->db, login_fail_tx, &c);
         if (e != BIC_E_OK) return fail(req, e, "cannot record the failed sign-in");
         /* one answer for unknown user, wrong password and disabled account */

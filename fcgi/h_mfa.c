@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +13,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "password.h"
+#include "seal.h"
 #include "session.h"
 #include "util.h"
 
@@ -34,36 +34,6 @@ const bic_field fields_mfa_proof[] = {
     {"code", F_STR, false, 1, 16},
     {0},
 };
-
-/* ---- the key that seals secrets at rest ---- */
-
-static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned char seal_key[TOTP_KEY_LEN];
-static bool seal_key_ready;
-
-/* Derived once per process from [auth] secret_file, the file the access tokens are signed with. */
-static bic_err mfa_key(bic_req *req, const unsigned char **out)
-{
-    pthread_mutex_lock(&key_lock);
-    if (!seal_key_ready) {
-        unsigned char master[256];
-        size_t n = 0;
-        FILE *f = fopen(req->cfg->auth_secret_file, "rb");
-        if (f) {
-            n = fread(master, 1, sizeof(master), f);
-            fclose(f);
-        }
-        if (f && totp_key_derive(master, n, seal_key) == 0) seal_key_ready = true;
-        OPENSSL_cleanse(master, sizeof(master));
-    }
-    bool ready = seal_key_ready;
-    pthread_mutex_unlock(&key_lock);
-    if (!ready)
-        return fail(req, BIC_E_UNAVAILABLE, "cannot derive the TOTP key from %s",
-                    req->cfg->auth_secret_file);
-    *out = seal_key;
-    return BIC_E_OK;
-}
 
 static const char *owner_aad(bic_req *req, long long user_id)
 {
@@ -114,7 +84,7 @@ bic_err mfa_totp_verify(bic_req *req, bic_db *db, long long user_id, bool pendin
                         bic_mfa_check *out)
 {
     const unsigned char *key;
-    bic_err e = mfa_key(req, &key);
+    bic_err e = seal_key(req, SEAL_TOTP, &key);
     if (e != BIC_E_OK) return e;
     bic_rows rows;
     e = DB_EXEC(db, req->arena, STMT_totp_get_for_update, &rows, P_INT(user_id));
@@ -123,9 +93,10 @@ bic_err mfa_totp_verify(bic_req *req, bic_db *db, long long user_id, bool pendin
         *out = MFA_ABSENT;
         return BIC_E_OK;
     }
-    unsigned char secret[TOTP_SECRET_LEN];
-    if (totp_open(key, owner_aad(req, user_id), (const unsigned char *)rows_str(&rows, 0, 0),
-                  rows.len[0], secret) < 0)
+    unsigned char secret[TOTP_SECRET_LEN + 1];
+    if (rows.len[0] != TOTP_SEALED_LEN ||
+        seal_decrypt(key, owner_aad(req, user_id), (const unsigned char *)rows_str(&rows, 0, 0),
+                     rows.len[0], secret) < 0)
         return fail(req, BIC_E_INTERNAL,
                     "the TOTP secret of user %lld does not open (was [auth] secret_file replaced?)",
                     user_id);
@@ -242,12 +213,12 @@ static bic_err enroll_begin_tx(bic_db *db, void *arg)
 bic_err mfa_enroll_begin(bic_req *req, long long user_id, const char *username, json_t **out)
 {
     const unsigned char *key;
-    bic_err e = mfa_key(req, &key);
+    bic_err e = seal_key(req, SEAL_TOTP, &key);
     if (e != BIC_E_OK) return e;
     unsigned char secret[TOTP_SECRET_LEN], sealed[TOTP_SEALED_LEN];
     char b32[TOTP_B32_LEN + 1];
     if (totp_secret_new(secret) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
-    if (totp_seal(key, owner_aad(req, user_id), secret, sealed) < 0) {
+    if (seal_encrypt(key, owner_aad(req, user_id), secret, sizeof(secret), sealed) < 0) {
         OPENSSL_cleanse(secret, sizeof(secret));
         return fail(req, BIC_E_INTERNAL, "cannot seal a TOTP secret");
     }

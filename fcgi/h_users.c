@@ -40,10 +40,11 @@ const bic_field fields_user_password[] = {
 json_t *user_json(bic_req *req, const bic_rows *r, size_t i)
 {
     return json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", (json_int_t)rows_int(r, i, 0), "username",
-        rows_str(r, i, 1), "display_name", rows_str(r, i, 2), "email", rows_str(r, i, 3), "role",
-        rows_str(r, i, 4), "disabled", rows_int(r, i, 5) != 0, "last_login_at",
-        json_time(req, rows_str(r, i, 6)), "created_at", json_time(req, rows_str(r, i, 7)));
+        "{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s}", "id", (json_int_t)rows_int(r, i, 0),
+        "username", rows_str(r, i, 1), "display_name", rows_str(r, i, 2), "email", rows_str(r, i, 3),
+        "role", rows_str(r, i, 4), "disabled", rows_int(r, i, 5) != 0, "last_login_at",
+        json_time(req, rows_str(r, i, 6)), "created_at", json_time(req, rows_str(r, i, 7)), "source",
+        rows_str(r, i, 8));
 }
 
 static bool username_ok(const char *s)
@@ -229,8 +230,14 @@ static bic_err reset_tx(bic_db *db, void *arg)
     bic_req *req = c->req;
     bic_rows cur;
     bic_err e = load_user(req, db, STMT_user_get_for_update, c->id, &cur);
-    if (e == BIC_E_OK)
-        e = DB_EXEC(db, req->arena, STMT_user_set_password, NULL, P_STR(c->hash), P_INT(c->id));
+    if (e != BIC_E_OK) return e;
+    /* a directory's or provider's user signs in there; a local password would be a second way in */
+    const char *source = rows_str(&cur, 0, 8);
+    if (strcmp(source, "local") != 0)
+        return fail(req, BIC_E_CONFLICT,
+                    "%s signs in through %s; the password is kept there, not in BIC",
+                    rows_str(&cur, 0, 1), !strcmp(source, "ldap") ? "a directory" : "an OpenID Connect provider");
+    e = DB_EXEC(db, req->arena, STMT_user_set_password, NULL, P_STR(c->hash), P_INT(c->id));
     if (e == BIC_E_OK) e = session_revoke_user(req, c->id);
     if (e == BIC_E_OK)
         e = audit_write(req, "user.password_reset", "user", req->param[0], true,

@@ -85,4 +85,19 @@ bic_err mfa_remove(bic_req *req, long long user_id, const char *action, json_t *
  * required_by: [{id, name}]} of user_id into *out (new reference). */
 bic_err mfa_status_json(bic_req *req, long long user_id, json_t **out);
 
+/* auth: in the caller's transaction, a sign-in succeeded: clears the throttle, creates the
+ * session and its cookies (resp->nheaders reset to nheaders first, so a retried transaction does
+ * not repeat them) and writes the auth.login audit row; detail (stolen, may be NULL) goes into
+ * its summary next to the session id. */
+bic_err auth_login_ok(bic_db *db, bic_req *req, bic_resp *resp, size_t nheaders, long long user_id,
+                      const char *username, json_t *detail, const char **csrf);
+
+/* oidc */
+extern const bic_field fields_oidc_provider[], fields_oidc_provider_update[];
+extern const bic_field fields_oidc_group_map[];
+
+/* directories */
+extern const bic_field fields_dir_create[], fields_dir_update[], fields_dir_test[];
+extern const bic_field fields_dir_map[];
+
 #endif

@@ -173,6 +173,8 @@ static const char *reason(int status)
         return "Accepted";
     case 204:
         return "No Content";
+    case 302:
+        return "Found";
     case 400:
         return "Bad Request";
     case 401:

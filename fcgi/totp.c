@@ -165,53 +165,6 @@ int totp_secret_new(unsigned char secret[TOTP_SECRET_LEN])
     return fill_random(secret, TOTP_SECRET_LEN);
 }
 
-int totp_key_derive(const unsigned char *master, size_t n, unsigned char key[TOTP_KEY_LEN])
-{
-    static const char info[] = "bic totp secret key v1";
-    unsigned int len = 0;
-    if (!master || n < 32) return -1;
-    if (!HMAC(EVP_sha256(), master, (int)n, (const unsigned char *)info, sizeof(info) - 1, key,
-              &len) ||
-        len != TOTP_KEY_LEN)
-        return -1;
-    return 0;
-}
-
-int totp_seal(const unsigned char key[TOTP_KEY_LEN], const char *aad,
-              const unsigned char secret[TOTP_SECRET_LEN], unsigned char out[TOTP_SEALED_LEN])
-{
-    int ok = 0, len = 0;
-    if (fill_random(out, 12) < 0) return -1;
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx) return -1;
-    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, out) == 1 &&
-         EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-         EVP_EncryptUpdate(ctx, out + 12, &len, secret, TOTP_SECRET_LEN) == 1 &&
-         len == TOTP_SECRET_LEN && EVP_EncryptFinal_ex(ctx, out + 12 + len, &len) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + TOTP_SECRET_LEN) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    return ok ? 0 : -1;
-}
-
-int totp_open(const unsigned char key[TOTP_KEY_LEN], const char *aad, const unsigned char *in,
-              size_t n, unsigned char secret[TOTP_SECRET_LEN])
-{
-    int ok = 0, len = 0;
-    unsigned char tag[16];
-    if (!in || n != TOTP_SEALED_LEN) return -1;
-    memcpy(tag, in + 12 + TOTP_SECRET_LEN, sizeof(tag));
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    if (!ctx) return -1;
-    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, in) == 1 &&
-         EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
-         EVP_DecryptUpdate(ctx, secret, &len, in + 12, TOTP_SECRET_LEN) == 1 &&
-         len == TOTP_SECRET_LEN && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1 &&
-         EVP_DecryptFinal_ex(ctx, secret + len, &len) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok) OPENSSL_cleanse(secret, TOTP_SECRET_LEN);
-    return ok ? 0 : -1;
-}
-
 /* RFC 3986 unreserved characters stay, everything else is %XX. In the arena. */
 static char *pct(bic_arena *a, const char *s)
 {

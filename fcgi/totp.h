@@ -22,7 +22,6 @@
 #define TOTP_DIGITS       6
 #define TOTP_PERIOD       30 /* seconds per step */
 #define TOTP_WINDOW       1  /* steps accepted either side of now */
-#define TOTP_KEY_LEN      32 /* AES-256 key that seals secrets */
 #define RECOVERY_CODE_LEN 16 /* characters without the dashes */
 #define RECOVERY_CODES    10 /* codes per set */
 /* a sealed secret: nonce, ciphertext, tag */
@@ -78,24 +77,6 @@ long base32_decode(const char *in, unsigned char *out, size_t outlen);
 
 /* Fills secret with random bytes. 0 or -1. */
 int totp_secret_new(unsigned char secret[TOTP_SECRET_LEN]);
-
-/*
- * Derives the key that seals secrets from master (the bytes of [auth] secret_file):
- * HMAC-SHA256(master, "bic totp secret key v1"). 0 or -1.
- */
-int totp_key_derive(const unsigned char *master, size_t n, unsigned char key[TOTP_KEY_LEN]);
-
-/*
- * Seals secret with AES-256-GCM under key, a random nonce and aad (the owner, e.g.
- * "user:42", so a sealed secret copied to another row does not open). out gets nonce,
- * ciphertext and tag. 0 or -1.
- */
-int totp_seal(const unsigned char key[TOTP_KEY_LEN], const char *aad,
-              const unsigned char secret[TOTP_SECRET_LEN], unsigned char out[TOTP_SEALED_LEN]);
-
-/* Opens what totp_seal made. 0, or -1 when n is wrong or the tag, key or aad do not match. */
-int totp_open(const unsigned char key[TOTP_KEY_LEN], const char *aad, const unsigned char *in,
-              size_t n, unsigned char secret[TOTP_SECRET_LEN]);
 
 /*
  * The otpauth://totp/ URI an authenticator app reads (Key Uri Format): label

@@ -18,6 +18,8 @@ import { poolsRoute } from './pools.js';
 import { imagesRoute } from './images.js';
 import { specsPage } from './specs.js';
 import { sessionsPage } from './sessions.js';
+import { oidcPage } from './oidc.js';
+import { directoriesPage } from './directories.js';
 
 const PAGES = {
   topology: { key: 'nav.topology', icon: 'topology', render: topologyPage },
@@ -31,11 +33,13 @@ const PAGES = {
   users: { key: 'nav.users', icon: 'users', render: usersPage },
   groups: { key: 'nav.groups', icon: 'group', render: groupsPage },
   audit: { key: 'nav.audit', icon: 'audit', render: auditPage },
+  oidc: { key: 'nav.oidc', icon: 'key', render: oidcPage },
+  directories: { key: 'nav.directories', icon: 'shield', render: directoriesPage },
 };
 const SECTIONS = [
   ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens']],
   ['nav.section.desktops', ['pools', 'sessions', 'images', 'specs']],
-  ['nav.section.access', ['users', 'groups', 'audit']],
+  ['nav.section.access', ['users', 'groups', 'directories', 'oidc', 'audit']],
 ];
 const DEFAULT = 'topology';
 

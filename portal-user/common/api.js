@@ -194,6 +194,7 @@ export async function login(username, password) {
 // The second sign-in step: {code} or {recovery_code}. Resolves to {user, recoveryCodes
 // (after an enrolment at sign-in), recoveryCodesLeft (after a recovery code)}.
 export async function loginMfa(token, proof) {
+  if (!state.csrf) await preSessionToken(); // after a provider sign-in this page load has none
   const { data } = await send('POST', '/auth/login/mfa', { mfa_token: token, ...proof });
   takeSession(data);
   return { user: state.user, recoveryCodes: data.recovery_codes || null, recoveryCodesLeft: data.recovery_codes_left };
@@ -201,6 +202,7 @@ export async function loginMfa(token, proof) {
 
 // Enrolment during sign-in (a group requires MFA): {secret, otpauth_uri, qr_svg, ...}.
 export async function loginMfaEnroll(token) {
+  if (!state.csrf) await preSessionToken();
   return (await send('POST', '/auth/login/mfa/enroll', { mfa_token: token })).data;
 }
 

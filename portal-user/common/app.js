@@ -10,6 +10,7 @@ import './mfa-i18n.js';
 import { t, lang, setLang, applyI18n } from './i18n.js';
 import { h, icon, clear, langSwitch, alertBox, field, busy, button, dialog, setText, toast } from './ui.js';
 import { codeInput, isCode, enrolmentPanel, recoveryPanel, securityDialog } from './security.js';
+import { oidcReturn, oidcSignIn } from './oidc.js';
 
 let cfg = null;
 let root = null;
@@ -45,6 +46,7 @@ export async function startPortal(config) {
 
 async function boot() {
   showLoading();
+  const back = await oidcReturn(); // a provider sign-in coming back (oidc.js)
   let user;
   try {
     user = await api.me();
@@ -53,6 +55,7 @@ async function boot() {
     return;
   }
   if (user) showFrame(user);
+  else if (back && back.mfa) (back.mfa.step === 'enroll' ? showEnrolStep : showCodeStep)(back.mfa, back.username);
   else showLogin({});
 }
 
@@ -153,7 +156,7 @@ export function showLogin({ notice }) {
   authPage('login',
     h('h1', { class: 'auth-title', i18n: 'login.title' }),
     h('p', { class: 'auth-subtitle', i18n: cfg.kind === 'admin' ? 'login.subtitle.admin' : 'login.subtitle.user' }),
-    info.el, error.el, form);
+    info.el, error.el, form, oidcSignIn(cfg.kind, error));
   username.focus();
 }
 

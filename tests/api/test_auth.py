@@ -427,7 +427,9 @@ class RouteTable(unittest.TestCase):
         # see test_broker.BrokerApi.test_roles); it answers only with the ticket nginx passes
         self.assertEqual(public, [
             ("GET", "/_bic/console-check"),
-            ("GET", "/api/v1/auth/csrf"), ("GET", "/api/v1/health"), ("GET", "/api/v1/version"),
+            ("GET", "/api/v1/auth/csrf"), ("GET", "/api/v1/auth/oidc/callback"), ("GET", "/api/v1/auth/oidc/mfa"),
+            ("GET", "/api/v1/auth/oidc/providers"), ("GET", "/api/v1/auth/oidc/{id}/start"),
+            ("GET", "/api/v1/health"), ("GET", "/api/v1/version"),
             ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/login/mfa"),
             ("POST", "/api/v1/auth/login/mfa/enroll"), ("POST", "/api/v1/auth/refresh"),
         ])

@@ -7,7 +7,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E402
 
 USERS = "/api/v1/users"
-USER_KEYS = {"id", "username", "display_name", "email", "role", "disabled", "last_login_at", "created_at"}
+USER_KEYS = {"id", "username", "display_name", "email", "role", "disabled", "last_login_at", "created_at",
+             "source"}
 
 
 def new_password():

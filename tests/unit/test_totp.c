@@ -1,6 +1,6 @@
 /*
  * test_totp.c - fcgi/totp.c: HOTP/TOTP against the RFCs' test vectors, the window and replay
- * rules, base32, sealing secrets at rest, otpauth URIs, the QR code's SVG and recovery codes.
+ * rules, base32, otpauth URIs, the QR code's SVG and recovery codes.
  */
 #include "bic_test.h"
 
@@ -237,61 +237,6 @@ static void new_secrets_differ(void **state)
     assert_memory_not_equal(a, b, sizeof(a));
 }
 
-static void key(unsigned char out[TOTP_KEY_LEN], char fill)
-{
-    unsigned char master[64];
-    memset(master, fill, sizeof(master));
-    assert_int_equal(totp_key_derive(master, sizeof(master), out), 0);
-}
-
-static void key_derivation_is_deterministic_and_refuses_short_masters(void **state)
-{
-    (void)state;
-    unsigned char a[TOTP_KEY_LEN], b[TOTP_KEY_LEN], c[TOTP_KEY_LEN], master[64];
-    key(a, 'x');
-    key(b, 'x');
-    key(c, 'y');
-    assert_memory_equal(a, b, sizeof(a));
-    assert_memory_not_equal(a, c, sizeof(a));
-    /* the derived key is not the master itself */
-    memset(master, 'x', sizeof(master));
-    assert_memory_not_equal(a, master, sizeof(a));
-    assert_int_equal(totp_key_derive(master, 31, a), -1);
-    assert_int_equal(totp_key_derive(NULL, 64, a), -1);
-}
-
-static void sealed_secrets_open_only_with_the_same_key_and_owner(void **state)
-{
-    (void)state;
-    unsigned char k[TOTP_KEY_LEN], other[TOTP_KEY_LEN];
-    key(k, 'k');
-    key(other, 'o');
-    unsigned char secret[TOTP_SECRET_LEN], sealed[TOTP_SEALED_LEN], sealed2[TOTP_SEALED_LEN],
-        back[TOTP_SECRET_LEN];
-    assert_int_equal(totp_secret_new(secret), 0);
-    assert_int_equal(totp_seal(k, "user:42", secret, sealed), 0);
-    /* the secret does not appear in what is stored */
-    assert_null(memmem(sealed, sizeof(sealed), secret, 8));
-    assert_int_equal(totp_open(k, "user:42", sealed, sizeof(sealed), back), 0);
-    assert_memory_equal(back, secret, sizeof(secret));
-    /* a fresh nonce each time: the same secret seals differently */
-    assert_int_equal(totp_seal(k, "user:42", secret, sealed2), 0);
-    assert_memory_not_equal(sealed, sealed2, sizeof(sealed));
-    assert_int_equal(totp_open(k, "user:42", sealed2, sizeof(sealed2), back), 0);
-    assert_memory_equal(back, secret, sizeof(secret));
-    /* another owner, another key, a flipped bit anywhere, a wrong length: nothing opens */
-    assert_int_equal(totp_open(k, "user:43", sealed, sizeof(sealed), back), -1);
-    assert_int_equal(totp_open(other, "user:42", sealed, sizeof(sealed), back), -1);
-    for (size_t i = 0; i < sizeof(sealed); i++) {
-        unsigned char bad[TOTP_SEALED_LEN];
-        memcpy(bad, sealed, sizeof(bad));
-        bad[i] ^= 0x01;
-        assert_int_equal(totp_open(k, "user:42", bad, sizeof(bad), back), -1);
-    }
-    assert_int_equal(totp_open(k, "user:42", sealed, sizeof(sealed) - 1, back), -1);
-    assert_int_equal(totp_open(k, "user:42", NULL, sizeof(sealed), back), -1);
-}
-
 static void uri_follows_the_key_uri_format_with_encoded_label(void **state)
 {
     (void)state;
@@ -426,8 +371,6 @@ int main(void)
         cmocka_unit_test(base32_refuses_what_no_encoder_makes),
         cmocka_unit_test(base32_round_trips_random_secrets),
         cmocka_unit_test(new_secrets_differ),
-        cmocka_unit_test(key_derivation_is_deterministic_and_refuses_short_masters),
-        cmocka_unit_test(sealed_secrets_open_only_with_the_same_key_and_owner),
         cmocka_unit_test(uri_follows_the_key_uri_format_with_encoded_label),
         cmocka_unit_test(qr_svg_draws_exactly_the_modules_of_the_qr_code),
         cmocka_unit_test(qr_svg_of_text_too_long_for_any_version_is_null),
