@@ -110,3 +110,41 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (issue 12) ----
+# libFuzzer targets in tests/fuzz/ (clang): each links the real fcgi/ or agent/ objects,
+# built again in build/fuzz/ with -fsanitize=fuzzer-no-link,address,undefined.
+# `make fuzz` runs every target for FUZZ_SECONDS (default 60) and fails on a crash;
+# `make fuzz FUZZ_TARGETS=fuzz_token` runs one. tests/runner.py's fuzz layer runs a short smoke.
+.PHONY: fuzz fuzz-build
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FZ           := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = $(CSTD) $(filter-out -Werror,$(WARN)) -Wno-unknown-warning-option -g -O1 \
+                $(PKG_CFLAGS) -Ifcgi -Iagent -DBIC_GIT_REV='"$(GIT_REV)"' -MMD -MP $(FUZZ_SAN)
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FZ_FCGI_OBJ  := $(FCGI_SRC:%.c=$(FZ)/%.o)
+FZ_AGENT_OBJ := $(AGENT_SRC:%.c=$(FZ)/%.o)
+
+$(FZ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC+FUZZ $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# fuzz_agent_*: the agent's objects; every other fuzz_*: bicd's
+$(FZ)/bin/fuzz_agent_%: tests/fuzz/fuzz_agent_%.c tests/fuzz/fuzz_common.h $(FZ_AGENT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD+FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FZ_AGENT_OBJ) $(AGENT_LIBS) -lpthread
+
+$(FZ)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h tests/fuzz/fuzz_bicd.h $(FZ_FCGI_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD+FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FZ_FCGI_OBJ) $(BICD_LIBS) -lpthread
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FZ)/bin/%) ## build the libFuzzer targets (clang) into build/fuzz/bin/
+
+fuzz: fuzz-build ## run each fuzz target for FUZZ_SECONDS (default 60); fails on a crash
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  bash tests/fuzz/run.sh $$t $(FUZZ_SECONDS) 2>&1 | tail -n 40 || exit 1; done

@@ -15,6 +15,8 @@ DEBS=(
     libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
     # test
     python3 python3-cryptography curl chromium fonts-nanum nodejs slapd ldap-utils
+    # fuzzing (issue 12): make fuzz, the fuzz smoke layer of make test
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -203,12 +203,59 @@ def run_browser():
             stack.remove()
 
 
+def run_fuzz():
+    """Issue 12: a smoke of every libFuzzer target in tests/fuzz/ (one test each): builds them
+    with `make fuzz-build` (clang) and runs each for BIC_FUZZ_SECONDS (default 10) from its
+    committed seeds; a crash, leak, timeout or broken invariant fails it (`make fuzz` runs longer).
+    Skipped, with the reason, when clang cannot build a libFuzzer program here."""
+    print("fuzz smoke (libFuzzer, ASan+UBSan)", flush=True)
+    targets = sorted(os.path.splitext(os.path.basename(p))[0]
+                     for p in glob.glob(os.path.join(HERE, "fuzz", "fuzz_*.c")))
+    if not targets:
+        return
+    reason = None
+    cc = os.environ.get("FUZZ_CC", "clang")
+    probe = os.path.join(REPO, "build", "fuzz", "probe")
+    os.makedirs(os.path.dirname(probe), exist_ok=True)
+    try:
+        r = subprocess.run([cc, "-fsanitize=fuzzer,address,undefined", "-x", "c", "-", "-o", probe],
+                           input="int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)"
+                                 "{(void)d;(void)n;return 0;}\n",
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            reason = "%s cannot build a libFuzzer program: %s" % (cc, (r.stderr.strip().splitlines() or ["?"])[-1])
+    except FileNotFoundError:
+        reason = "%s is not installed (make deps installs clang)" % cc
+    if reason:
+        for t in targets:
+            record("skipped", "fuzz: " + t, reason)
+        return
+    r = subprocess.run(["make", "-s", "-j%d" % max(1, os.cpu_count() or 1), "fuzz-build"], cwd=REPO,
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        for t in targets:
+            record("failed", "fuzz: " + t, "make fuzz-build failed:\n" + (r.stdout + r.stderr)[-3000:])
+        return
+    secs = os.environ.get("BIC_FUZZ_SECONDS", "10")
+    for t in targets:
+        r = subprocess.run(["bash", os.path.join(HERE, "fuzz", "run.sh"), t, secs], cwd=REPO,
+                           capture_output=True, text=True, timeout=int(secs) + 300)
+        runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr)
+        if r.returncode == 0 and runs:
+            record("passed", "fuzz: %s (%s runs in %s s)" % (t, runs.group(1), secs))
+        else:
+            record("failed", "fuzz: " + t, "exit %d; the input is in build/fuzz/artifacts/\n%s"
+                   % (r.returncode, r.stderr[-3000:]))
+
+
 def main():
-    layers = os.environ.get("BIC_TEST_LAYERS", "unit,api,browser").split(",")
+    layers = os.environ.get("BIC_TEST_LAYERS", "unit,fuzz,api,browser").split(",")
     pattern = os.environ.get("BIC_TEST_PATTERN", "test_*.py")
     t0 = time.monotonic()
     if "unit" in layers:
         run_unit()
+    if "fuzz" in layers:
+        run_fuzz()
     if "api" in layers:
         run_api(pattern)
     if "browser" in layers:
