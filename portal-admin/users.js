@@ -90,12 +90,15 @@ export function usersPage(page, ctx) {
     return table.row([
       userCell(u, me),
       u.email ? h('span', { class: 'muted-strong', text: u.email }) : h('span', { class: 'muted', text: '—' }),
-      roleBadge(u.role),
+      h('span', { class: 'role-cell' }, roleBadge(u.role),
+        u.source && u.source !== 'local' ? h('span', { class: ['badge', 'badge-neutral'], 'data-role': 'source', i18n: 'users.source.' + u.source }) : null),
       statusBadge(u.disabled),
       h('span', { class: 'muted', date: u.last_login_at || '' }),
       h('div', { class: 'row-actions' },
         h('button', { type: 'button', class: 'icon-btn', 'data-action': 'edit', i18nLabel: 'users.edit', i18nTitle: 'users.edit', onclick: () => editDialog(u) }, icon('edit')),
-        h('button', { type: 'button', class: 'icon-btn', 'data-action': 'reset-password', i18nLabel: 'users.reset_password', i18nTitle: 'users.reset_password', onclick: () => resetDialog(u) }, icon('key')),
+        // a directory's or provider's user has no BIC password (the API refuses one)
+        h('button', { type: 'button', class: 'icon-btn', 'data-action': 'reset-password', i18nLabel: 'users.reset_password', disabled: !!u.source && u.source !== 'local',
+          i18nTitle: u.source && u.source !== 'local' ? 'users.reset.external' : 'users.reset_password', onclick: () => resetDialog(u) }, icon('key')),
         h('button', { type: 'button', class: 'icon-btn', 'data-action': 'mfa', i18nLabel: 'users.mfa', i18nTitle: 'users.mfa', onclick: () => mfaDialog(u) }, icon('shield')),
         toggle),
     ], { 'data-user': u.username, 'data-user-id': String(u.id), class: u.disabled ? 'is-disabled' : null });

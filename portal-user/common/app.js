@@ -186,7 +186,7 @@ function mfaErrors(recovery) {
     account_locked: LOGIN_ERRORS.account_locked,
     rate_limited: LOGIN_ERRORS.rate_limited,
     csrf_failed: 'login.error.csrf',
-    unavailable: 'error.unavailable',
+    unavailable: LOGIN_ERRORS.unavailable,
   };
 }
 
@@ -345,7 +345,7 @@ const LOGIN_ERRORS = {
   validation_failed: 'login.error.missing',
   csrf_failed: 'login.error.csrf',
   account_disabled: 'login.error.disabled',
-  unavailable: 'error.unavailable',
+  unavailable: (e) => ({ key: e.reason === 'directory_unavailable' ? 'login.error.directory_unavailable' : 'error.unavailable' }),
 };
 
 // --- the frame -------------------------------------------------------------------------------
