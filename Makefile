@@ -109,7 +109,7 @@ clean:
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/appliance -prune -o -name '*.d' -print 2>/dev/null)
 
 # ---- fuzzing (issue 12) ----
 # libFuzzer targets in tests/fuzz/ (clang): each links the real fcgi/ or agent/ objects,
@@ -148,3 +148,11 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FZ)/bin/%) ## build the libFuzzer targets (clang)
 fuzz: fuzz-build ## run each fuzz target for FUZZ_SECONDS (default 60); fails on a crash
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do echo "== $$t ($(FUZZ_SECONDS) s)"; \
 	  bash tests/fuzz/run.sh $$t $(FUZZ_SECONDS) 2>&1 | tail -n 40 || exit 1; done
+
+# ---- faults (issue 12) ----
+# Jepsen-style fault tests (tests/fault/, docs/reliability.md): allocation safety while bicd and
+# MariaDB are killed and paused, and heartbeats under load. FAULTS_LONG=1 runs the long version.
+.PHONY: test-faults
+
+test-faults: test-build ## fault tests: kill -9/SIGSTOP bicd and MariaDB under load (FAULTS_LONG=1: long run)
+	@BIC_TEST_LAYERS=fault BIC_FAULTS_LONG=$(if $(FAULTS_LONG),1,$${BIC_FAULTS_LONG:-0}) bash tests/run

@@ -20,6 +20,7 @@
 #include "ag_hv.h"
 #include "ag_log.h"
 #include "ag_nonce.h"
+#include "ag_power.h"
 #include "ag_sriov.h"
 #include "ag_state.h"
 #include "ag_tasks.h"
@@ -64,6 +65,7 @@ struct ag_agent {
     char refresh_err[256];
 
     /* the stepping thread only */
+    long long epoch; /* heartbeats are numbered (epoch, seq): wall-clock ms at start, then 1, 2, … */
     long long seq;
     int need_full;
     ag_snapshot acked;
@@ -261,6 +263,38 @@ static void complete_refresh(ag_agent *a, unsigned long long upto, long long seq
     pthread_mutex_unlock(&a->lock);
 }
 
+/* Milliseconds since the Unix epoch: a restarted agent numbers its heartbeats above its last run. */
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * CCC refused a heartbeat as a replay (409, reason "replayed"): its (epoch, seq) was not above
+ * the last pair CCC accepted, e.g. the clock went back since an earlier run. Continue above it.
+ */
+static int heartbeat_replayed(ag_agent *a, const json_t *answer)
+{
+    const json_t *e = json_object_get(answer, "error");
+    if (!json_is_string(json_object_get(e, "reason")) ||
+        strcmp(json_string_value(json_object_get(e, "reason")), "replayed"))
+        return 0;
+    long long last = json_integer_value(json_object_get(e, "last_epoch"));
+    long long next = wall_ms();
+    if (next <= last) next = last + 1;
+    if (next <= a->epoch) next = a->epoch + 1;
+    A_WARN(a, "CCC refused heartbeat (%lld, %lld) as a replay (it has seen (%lld, %lld)): "
+              "numbering again from epoch %lld",
+           a->epoch, a->seq, last, (long long)json_integer_value(json_object_get(e, "last_seq")),
+           next);
+    a->epoch = next;
+    a->seq = 0;
+    a->need_full = 1;
+    return 1;
+}
+
 /* When the next heartbeat is due after one CCC took at now. */
 static long long next_heartbeat(const ag_agent *a, long long now)
 {
@@ -311,7 +345,8 @@ static void heartbeat(ag_agent *a, ag_http *h, long long now)
     /* a full heartbeat also carries the NIC and VF inventory, discovered afresh */
     json_t *nics = full ? ag_sriov_collect(a->cfg->root_prefix) : NULL;
     AG_AUTOJSON json_t *body = json_pack(
-        "{s:I, s:b, s:o*, s:o*, s:o*, s:o*}", "seq", (json_int_t)seq, "full", full, "host",
+        "{s:I, s:I, s:b, s:o*, s:o*, s:o*, s:o*}", "seq", (json_int_t)seq, "epoch",
+        (json_int_t)a->epoch, "full", full, "host",
         ag_host_stats_json(&hs), "desktops", desktops, "removed", removed, "nics", nics);
     if (!body || !json_object_get(body, "host") || !json_object_get(body, "desktops") ||
         !json_object_get(body, "removed") || (full && !json_object_get(body, "nics"))) {
@@ -342,6 +377,9 @@ static void heartbeat(ag_agent *a, ag_http *h, long long now)
     } else if (status == 401) {
         credential_refused(a, now, "heartbeat");
         complete_refresh(a, refresh_upto, -1, "CCC refused the credential");
+    } else if (status == 409 && heartbeat_replayed(a, answer)) {
+        ccc_up(a);
+        a->hb_next_ms = now; /* at once, full, with the new numbering (it answers a refresh) */
     } else {
         ccc_down(a, now, status, err, answer);
         complete_refresh(a, refresh_upto, -1, "heartbeat not delivered");
@@ -469,6 +507,10 @@ static void send_events(ag_agent *a, ag_http *h, long long now)
 
 int ag_agent_on_task(ag_agent *a, const char *body, size_t len, const char *sig, char **answer)
 {
+    if (ag_power_is_off(a->cfg)) { /* a simulated powered-off host answers nothing useful */
+        *answer = strdup("{\"error\":\"powered_off\"}");
+        return 503;
+    }
     unsigned char key[AG_SIG_KEY_LEN];
     pthread_mutex_lock(&a->lock);
     int have = a->have_state;
@@ -610,7 +652,10 @@ static int task_execute(void *arg, const char *type, const json_t *params, json_
                        .arg = a,
                        .cfg = a->cfg,
                        .http = a->task_http,
-                       .bearer = task_bearer};
+                       .bearer = task_bearer,
+                       .mgmt_host = a->console_host,
+                       .peer_conn = a->opts.peer_conn,
+                       .peer_arg = a->opts.arg};
     int rc = ag_exec_task(&env, type, params, result, err, errlen);
     if (rc < 0 && env.conn && ag_hv_error_is_fatal()) ag_hv_mark_lost(a->hv, err);
     if (env.conn) virConnectClose(env.conn);
@@ -713,6 +758,7 @@ ag_agent *ag_agent_new(const ag_config *cfg, const ag_agent_opts *opts, char *er
     a->lock_fd = -1;
     a->interval_s = cfg->heartbeat_interval ? cfg->heartbeat_interval : DEFAULT_INTERVAL_S;
     a->need_full = 1;
+    a->epoch = wall_ms();
     snprintf(a->tag, sizeof(a->tag), "%s", opts->log_tag ? opts->log_tag : "");
     pthread_mutex_init(&a->lock, NULL);
     pthread_condattr_t ca;
@@ -770,6 +816,11 @@ void ag_agent_stop(ag_agent *a)
     if (a->tasks) ag_tasks_stop(a->tasks);
 }
 
+virConnectPtr ag_agent_conn(ag_agent *a)
+{
+    return ag_hv_conn(a->hv);
+}
+
 const char *ag_agent_listen_url(const ag_agent *a)
 {
     return a->listen_url;
@@ -790,6 +841,11 @@ long long ag_agent_step(ag_agent *a, ag_http *h, long long now)
     int refresh = a->refresh_req != a->refresh_done;
     pthread_mutex_unlock(&a->lock);
 
+    if (ag_power_is_off(a->cfg)) { /* simulated power-off: silent until the file goes */
+        a->need_full = 1;
+        a->hb_next_ms = 0;
+        return now + 500;
+    }
     long long next = now + AG_MAX_SLEEP_MS;
     if (ag_hv_tick(a->hv, now, &next)) a->need_full = 1;
     if (!enrolled && now >= a->enroll_next_ms) enroll(a, h, now);

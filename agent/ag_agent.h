@@ -18,6 +18,7 @@
 #ifndef BIC_AG_AGENT_H
 #define BIC_AG_AGENT_H
 
+#include <libvirt/libvirt.h>
 #include <stddef.h>
 
 #include "ag_config.h"
@@ -50,6 +51,8 @@ typedef struct ag_agent_opts {
      * that do not use ag_agent_start_worker(); NULL otherwise.
      */
     void (*tasks_ready)(void *arg);
+    /* desktop.migrate: the connection of a peer by its listen URL (ag_exec_env); may be NULL */
+    virConnectPtr (*peer_conn)(void *arg, const char *listen_url);
     void *arg;
 } ag_agent_opts;
 
@@ -110,6 +113,9 @@ void ag_agent_stop(ag_agent *a);
 
 /* Stops the worker (after its running job) and the hypervisor, frees a. NULL is fine. */
 void ag_agent_free(ag_agent *a);
+
+/* A new reference to the agent's hypervisor connection (virConnectClose), or NULL when down. */
+virConnectPtr ag_agent_conn(ag_agent *a);
 
 /* The URL CCC is told to call for tasks. Borrowed. */
 const char *ag_agent_listen_url(const ag_agent *a);

@@ -6,6 +6,8 @@
 
 #include "ag_console.h"
 #include "ag_domains.h"
+#include "ag_migrate.h"
+#include "ag_power.h"
 #include "ag_provision.h"
 #include "ag_util.h"
 
@@ -144,6 +146,8 @@ int ag_exec_task(const ag_exec_env *env, const char *type, const json_t *params,
     }
     int rc = ag_provision_task(env, type, params, result, err, errlen);
     if (rc != AG_PROV_NOT_MINE) return rc;
+    if ((rc = ag_power_task(env, type, params, result, err, errlen)) != AG_PROV_NOT_MINE) return rc;
+    if ((rc = ag_migrate_task(env, type, params, result, err, errlen)) != AG_PROV_NOT_MINE) return rc;
     snprintf(err, errlen, AG_EXEC_UNKNOWN_TYPE);
     return -1;
 }

@@ -32,6 +32,13 @@ typedef struct ag_exec_env {
     ag_http *http;        /* to CCC (ccc_url, ca_file), used by this thread only */
     /* writes "<server_id>.<credential>" into buf (the caller wipes it); 0, or -1 */
     int (*bearer)(void *arg, char *buf, size_t len);
+    /* desktop.migrate in a fleet: a new reference to the member listening at listen_url, or
+       NULL (then a real migration to dest_uri); NULL outside fleets (ag_migrate.h) */
+    virConnectPtr (*peer_conn)(void *arg, const char *listen_url);
+    void *peer_arg;
+    /* the management address (host of listen_url): new domains' VNC listens there when
+       vnc_listen is a wildcard (0.0.0.0, ::), never on every address; NULL or "": as given */
+    const char *mgmt_host;
 } ag_exec_env;
 
 /*

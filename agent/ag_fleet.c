@@ -344,6 +344,16 @@ static void *runner_main(void *arg)
 
 /* ---- the fleet ---- */
 
+/* desktop.migrate between members: the member listening at listen_url (ag_exec_env). */
+static virConnectPtr fleet_peer(void *arg, const char *listen_url)
+{
+    struct member *m = arg;
+    for (size_t i = 0; i < m->f->n; i++)
+        if (m->f->m[i].agent && !strcmp(ag_agent_listen_url(m->f->m[i].agent), listen_url))
+            return ag_agent_conn(m->f->m[i].agent);
+    return NULL;
+}
+
 static int on_task(void *arg, size_t route, ag_listener_kind kind, const char *body, size_t len,
                    const char *sig, char **answer)
 {
@@ -458,6 +468,7 @@ ag_fleet *ag_fleet_new(const ag_config *base, const ag_fleet_opts *opts, char *e
                             .slots = opts->members,
                             .wake = member_wake,
                             .tasks_ready = member_tasks_ready,
+                            .peer_conn = fleet_peer,
                             .arg = m};
         if (!(m->agent = ag_agent_new(&m->cfg, &ao, why, sizeof(why)))) {
             snprintf(err, errlen, "fleet member %zu: %s", i, why);

@@ -835,6 +835,19 @@ static int dom_state(virDomainPtr dom)
     return st;
 }
 
+/*
+ * Where a new domain's VNC server (and its websocket) listens: vnc_listen, except that a
+ * wildcard (0.0.0.0, ::, empty) becomes the management address, the host of the listen URL
+ * (docs/security.md): a console is never reachable on the desktops' own networks.
+ */
+static const char *vnc_listen_address(const struct prov *p)
+{
+    const char *l = p->cfg->vnc_listen;
+    bool wild = !*l || !strcmp(l, "0.0.0.0") || !strcmp(l, "::") || !strcmp(l, "[::]");
+    const char *m = p->env ? p->env->mgmt_host : NULL;
+    return wild && m && *m ? m : l;
+}
+
 /* The VNC websocket port of a running domain (live XML), or JSON null. */
 static json_t *dom_websocket(virDomainPtr dom)
 {
@@ -905,7 +918,7 @@ static char *dom_xml_build(struct prov *p, const json_t *params, const char *dis
         .uuid = pstr(params, "uuid"),
         .name = pstr(params, "name"),
         .disk = disk,
-        .vnc_listen = p->cfg->vnc_listen,
+        .vnc_listen = vnc_listen_address(p),
         .vnc_password = vnc_password,
         .vcpus = vcpus,
         .max_vcpus = vcpus > AG_PROV_MIN_VCPUS ? vcpus : AG_PROV_MIN_VCPUS,

@@ -233,10 +233,22 @@ static bic_err end_tx(bic_db *db, void *arg)
     return broker_end_session(&t->req, t->id, t->reason, "policy", &t->kick, &ended);
 }
 
+struct lost {
+    bic_arena *a;
+    long grace;
+};
+
+/* The pass races connects and log-offs for session rows: a deadlock is retried, not skipped. */
+static bic_err lost_tx(bic_db *db, void *arg)
+{
+    struct lost *l = arg;
+    return DB_EXEC(db, l->a, STMT_sessions_lost, NULL, P_INT(l->grace));
+}
+
 void broker_tick(bic_db *db, bic_arena *a, const bic_config *cfg)
 {
-    long grace = cfg->broker_client_grace > 0 ? cfg->broker_client_grace : 90;
-    DB_EXEC(db, a, STMT_sessions_lost, NULL, P_INT(grace));
+    struct lost l = {a, cfg->broker_client_grace > 0 ? cfg->broker_client_grace : 90};
+    db_tx(db, lost_tx, &l);
     DB_EXEC0(db, a, STMT_ticket_prune, NULL);
     bic_rows r;
     if (DB_EXEC0(db, a, STMT_sessions_expired, &r) != BIC_E_OK) return;

@@ -69,7 +69,15 @@
     X(oidc, http_timeout_ms, INT, 5000)                                                            \
     X(oidc, cache_ttl, INT, 3600)                                                                  \
     X(oidc, state_ttl, INT, 600)                                                                   \
-    X(oidc, clock_skew, INT, 60)
+    X(oidc, clock_skew, INT, 60)                                                                   \
+    /* recovery (issue 8, fcgi/recovery.c): */                                                    \
+    /* power and balancing (issue 8, fcgi/power.c, fcgi/drs.c): */                                \
+    X(power, tick_ms, INT, 2000)                                                                   \
+    X(balance, tick_ms, INT, 2000)                                                                 \
+    /* console and security limits (issue 12): */                                              \
+    /* console tickets a user may mint per window (s); 0: no limit (docs/security.md) */        \
+    X(security, ticket_rate, INT, 30)                                                              \
+    X(security, ticket_rate_window, INT, 60)
 
 #define BIC_CFG_TYPE_STR char *
 #define BIC_CFG_TYPE_INT long

@@ -13,9 +13,12 @@
 #include "catalog.h"
 #include "db.h"
 #include "directory.h"
+#include "drs.h"
 #include "http.h"
 #include "log.h"
 #include "pools.h"
+#include "recovery.h"
+#include "power.h"
 #include "session.h"
 #include "sign.h"
 
@@ -255,12 +258,24 @@ static void *controller_main(void *arg)
     }
     db_set_request(db, "ctl");
     long tick = ctl.cfg->leader_tick_ms > 50 ? ctl.cfg->leader_tick_ms : 50;
-    struct timespec last_stale = {0};
+    struct timespec last_stale = {0}, watching_since = {0};
+    bool was_leader = false;
     while (!*ctl.stopping) {
         ctl.leader = lease_tick(db, a);
         arena_reset(a);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        /* Offline detection trusts last_heartbeat_at only after two whole windows in which this
+         * leader reached the database: heartbeats refused while it was down (or while no one
+         * held the lease) are retried by the agents, whose back-off may have grown meanwhile,
+         * and a healthy server must not be marked offline - and then fenced - because the
+         * control plane itself was out. */
+        if (ctl.leader && !was_leader) watching_since = now;
+        was_leader = ctl.leader;
         if (ctl.leader) {
-            db_tx(db, health_tx, a);
+            if (now.tv_sec - watching_since.tv_sec >= 6 * ctl.cfg->agents_heartbeat_interval &&
+                db_tx(db, health_tx, a) != BIC_E_OK)
+                watching_since = now;
             arena_reset(a);
             catalog_tick(db, a);
             arena_reset(a);
@@ -268,12 +283,16 @@ static void *controller_main(void *arg)
             arena_reset(a);
             broker_tick(db, a, ctl.cfg);
             arena_reset(a);
+            recovery_tick(db, a, ctl.cfg);
+            arena_reset(a);
             dir_tick(db, a, ctl.cfg);
+            arena_reset(a);
+            power_tick(db, a, ctl.cfg);
+            arena_reset(a);
+            drs_tick(db, a, ctl.cfg);
             arena_reset(a);
             tasks_tick(db, a);
             arena_reset(a);
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec - last_stale.tv_sec >= 5) {
                 db_tx(db, stale_tx, a);
                 arena_reset(a);

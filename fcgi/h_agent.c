@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "handlers.h"
+#include "log.h"
 #include "session.h"
 #include "sign.h"
 #include "sriov.h"
@@ -31,6 +32,7 @@ const bic_field fields_enroll[] = {
 
 const bic_field fields_heartbeat[] = {
     {"seq", F_INT, true, 0, 1LL << 53},
+    {"epoch", F_INT, false, 0, 1LL << 53}, /* replay protection (issue 12) */
     {"full", F_BOOL, false},
     {"host", F_OBJECT, false},
     {"desktops", F_ARRAY, false, 0, 1000},
@@ -286,6 +288,8 @@ bic_err h_agent_enroll(bic_req *req, bic_resp *resp)
 struct hb_ctx {
     bic_req *req;
     bool resync;
+    bool replayed;                 /* (epoch, seq) not above the last accepted: nothing stored */
+    long long last_epoch, last_seq; /* the last accepted pair */
 };
 
 static double jnum(const json_t *o, const char *k)
@@ -315,7 +319,16 @@ static bic_err heartbeat_tx(bic_db *db, void *arg)
     bic_err e = DB_EXEC(db, req->arena, STMT_hb_server, &cur, P_INT(id));
     if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
     if (cur.nrows != 1) return fail(req, BIC_E_UNAUTHENTICATED, "the server was removed");
-    c->resync = !full && seq != rows_int(&cur, 0, 1) + 1;
+    /* replay protection: (epoch, seq) must be above the last accepted pair (issue 12) */
+    long long epoch = json_get_int(j, "epoch", 0);
+    bic_rows ep;
+    e = DB_EXEC(db, req->arena, STMT_hb_epoch_get, &ep, P_INT(id));
+    if (e != BIC_E_OK) return fail(req, e, "server lookup failed");
+    c->last_epoch = ep.nrows == 1 ? rows_int(&ep, 0, 0) : 0;
+    c->last_seq = rows_int(&cur, 0, 1);
+    c->replayed = epoch < c->last_epoch || (epoch == c->last_epoch && seq <= c->last_seq);
+    if (c->replayed) return BIC_E_OK;
+    c->resync = !full && (epoch != c->last_epoch || seq != c->last_seq + 1);
     bool was_online = !strcmp(rows_str(&cur, 0, 0), "online");
     double cpu = jnum(host, "cpu_pct");
     char cpu_s[32];
@@ -325,6 +338,8 @@ static bic_err heartbeat_tx(bic_db *db, void *arg)
     e = DB_EXEC(db, req->arena, STMT_hb_update, NULL, P_INT(seq), has_cpu ? P_STR(cpu_s) : P_NULL,
                 host_int(host, "mem_used_mib"), P_INT(total), P_INT(total),
                 host_int(host, "net_rx_bps"), host_int(host, "net_tx_bps"), P_INT(id));
+    if (e == BIC_E_OK && epoch != c->last_epoch)
+        e = DB_EXEC(db, req->arena, STMT_hb_epoch_set, NULL, P_INT(epoch), P_INT(id));
     const json_t *d = json_object_get(j, "desktops");
     char *dj = d ? json_dumps(d, JSON_COMPACT) : NULL;
     arena_defer(req->arena, free, dj);
@@ -370,9 +385,22 @@ bic_err h_agent_heartbeat(bic_req *req, bic_resp *resp)
     char why[160];
     if (e == BIC_E_OK && nics && !sriov_nics_valid(nics, why, sizeof(why)))
         return fail(req, BIC_E_VALIDATION, "%s", why);
-    struct hb_ctx c = {req, false};
+    struct hb_ctx c = {req, false, false, 0, 0};
     if (e == BIC_E_OK) e = db_tx(req->db, heartbeat_tx, &c);
     if (e != BIC_E_OK) return e;
+    if (c.replayed) { /* the agent continues above last_epoch/last_seq (docs/agent-protocol.md) */
+        LOG_WARN(req->request_id, "server %lld: heartbeat (%lld, %lld) refused as a replay",
+                 req->who.server_id, json_get_int(req->json, "epoch", 0),
+                 json_get_int(req->json, "seq", 0));
+        resp_json(req, resp, 409,
+                  json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:I}}", "error", "code",
+                            bic_err_name(BIC_E_CONFLICT), "message",
+                            "heartbeat replayed or out of order: (epoch, seq) must be above the "
+                            "last accepted pair",
+                            "request_id", req->request_id, "reason", "replayed", "last_epoch",
+                            (json_int_t)c.last_epoch, "last_seq", (json_int_t)c.last_seq));
+        return BIC_E_OK;
+    }
     resp_json(req, resp, 200,
               json_pack("{s:I, s:b}", "interval", (json_int_t)req->cfg->agents_heartbeat_interval,
                         "resync", c.resync));

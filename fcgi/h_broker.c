@@ -127,6 +127,19 @@ static bic_err ticket_insert(struct conn *c)
 {
     bic_req *req = c->req;
     unsigned char hash[32];
+    long rate = req->cfg->security_ticket_rate, window = req->cfg->security_ticket_rate_window;
+    if (rate > 0 && window > 0) { /* minting rate per user (issue 12, docs/security.md) */
+        bic_rows n;
+        bic_err e = DB_EXEC(req->db, req->arena, STMT_ticket_recent_count, &n,
+                            P_INT(req->who.user_id), P_INT(window));
+        if (e != BIC_E_OK) return fail(req, e, "ticket count failed");
+        if (rows_int(&n, 0, 0) >= rate)
+            return refuse(req, BIC_E_RATE_LIMITED, "ticket_rate",
+                          arena_printf(req->arena,
+                                       "you opened consoles %lld times in the last %ld s, the "
+                                       "most allowed; wait a little",
+                                       rows_int(&n, 0, 0), window));
+    }
     if (random_token(c->ticket) < 0) return fail(req, BIC_E_INTERNAL, "no randomness");
     sha256_bytes(c->ticket, hash);
     c->ttl = req->cfg->broker_ticket_ttl < 1    ? 1
@@ -204,8 +217,9 @@ static bic_err desktop_progress(struct conn *c, long long task_id)
     const char *phase = rows_str(d, 0, 4), *state = rows_str(d, 0, 3);
     if (phase && strcmp(phase, "ready")) {
         c->step = phase;
-        c->message = !strcmp(phase, "error") ? "the desktop failed; an administrator must repair it"
-                                              : "the desktop is being prepared";
+        c->message = !strcmp(phase, "error")        ? "the desktop failed; an administrator must repair it"
+                     : !strcmp(phase, "recovering") ? "your desktop is being moved to another server"
+                                                    : "the desktop is being prepared";
         if (!strcmp(phase, "error") || !strcmp(phase, "deleting"))
             return refuse(req, BIC_E_CONFLICT, "desktop_unavailable",
                           arena_printf(req->arena, "the desktop is %s", phase));
@@ -363,6 +377,8 @@ static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long 
 {
     struct conn c = {.req = req, .pool_id = pool_id, .want_desktop = desktop_id};
     bic_err e = db_tx(req->db, connect_tx, &c);
+    if (e == BIC_E_RATE_LIMITED)
+        resp_header(req, resp, "Retry-After: %ld", req->cfg->security_ticket_rate_window);
     if (e != BIC_E_OK) return e;
     if (!c.desktop_id) { /* waiting for a desktop of the pool */
         resp_json(req, resp, 202,
@@ -371,6 +387,8 @@ static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long 
         return BIC_E_OK;
     }
     json_t *sess = session_load(req, c.session_id);
+    if (json_is_null(sess)) /* committed, but the database went away: a retry answers it */
+        return fail(req, BIC_E_DB_UNAVAILABLE, "session %lld cannot be read back", c.session_id);
     if (c.step) {
         resp_json(req, resp, 202,
                   json_pack("{s:o, s:o, s:{s:s, s:s}, s:i}", "session", sess, "desktop",
@@ -477,6 +495,9 @@ bic_err h_console_check(bic_req *req, bic_resp *resp)
     e = DB_EXEC(req->db, req->arena, STMT_session_console_open, NULL, P_INT(rows_int(&t, 0, 0)));
     if (e != BIC_E_OK) return fail(req, e, "session update failed");
     req->err_reason = NULL;
+    /* nginx counts open consoles per user and per desktop with these (limit_conn) */
+    resp_header(req, resp, "X-BIC-Console-User: %lld", rows_int(&t, 0, 1));
+    resp_header(req, resp, "X-BIC-Console-Desktop: %lld", rows_int(&t, 0, 2));
     const char *host = rows_str(&t, 0, 6);
     resp_header(req, resp, strchr(host, ':') ? "X-BIC-Console-Target: [%s]:%lld"
                                              : "X-BIC-Console-Target: %s:%lld",
@@ -688,7 +709,10 @@ static bic_err end_session(bic_req *req, bic_resp *resp, bool logoff)
     if (e == BIC_E_OK) e = db_tx(req->db, end_tx, &c);
     if (e != BIC_E_OK) return e;
     broker_kick(req->db, req->arena, req->cfg, c.kick);
-    resp_json(req, resp, 200, session_load(req, c.id));
+    json_t *s = session_load(req, c.id);
+    if (json_is_null(s)) /* done, but not confirmed: never a 200 without the session */
+        return fail(req, BIC_E_DB_UNAVAILABLE, "session %lld cannot be read back", c.id);
+    resp_json(req, resp, 200, s);
     return BIC_E_OK;
 }
 

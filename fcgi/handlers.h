@@ -100,4 +100,9 @@ extern const bic_field fields_oidc_group_map[];
 extern const bic_field fields_dir_create[], fields_dir_update[], fields_dir_test[];
 extern const bic_field fields_dir_map[];
 
+/* failure recovery (issue 8) */
+#include "h_recovery.h"
+/* power control and balancing (issue 8) */
+#include "h_power.h"
+
 #endif

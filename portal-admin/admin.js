@@ -18,6 +18,7 @@ import { poolsRoute } from './pools.js';
 import { imagesRoute } from './images.js';
 import { specsPage } from './specs.js';
 import { sessionsPage } from './sessions.js';
+import { automationPage } from './automation.js';
 import { oidcPage } from './oidc.js';
 import { directoriesPage } from './directories.js';
 
@@ -28,6 +29,7 @@ const PAGES = {
   tokens: { key: 'nav.tokens', icon: 'ticket', render: tokensPage },
   pools: { key: 'nav.pools', icon: 'monitor', render: poolsRoute },
   sessions: { key: 'nav.sessions', icon: 'activity', render: sessionsPage },
+  automation: { key: 'nav.automation', icon: 'activity', render: automationPage },
   images: { key: 'nav.images', icon: 'layers', render: imagesRoute },
   specs: { key: 'nav.specs', icon: 'cpu', render: specsPage },
   users: { key: 'nav.users', icon: 'users', render: usersPage },
@@ -37,7 +39,7 @@ const PAGES = {
   directories: { key: 'nav.directories', icon: 'shield', render: directoriesPage },
 };
 const SECTIONS = [
-  ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens']],
+  ['nav.section.infra', ['topology', 'servers', 'tasks', 'tokens', 'automation']],
   ['nav.section.desktops', ['pools', 'sessions', 'images', 'specs']],
   ['nav.section.access', ['users', 'groups', 'directories', 'oidc', 'audit']],
 ];

@@ -11,6 +11,7 @@
 // (POST /sessions/{id}/activity). It stops for good when the person closes the view, logs
 // off, or signs out of the portal (the frame goes away).
 import * as api from '/common/api.js';
+import '/common/recovery-notice.js';
 import { ApiError } from '/common/api.js';
 import { h, icon, clear, setText, confirmDialog, toast, errorText } from '/common/ui.js';
 
@@ -262,7 +263,7 @@ export function openConsole(opts) {
       }
       if (r && r.ticket && r.console_path) return r;
       const step = r && r.progress && r.progress.step;
-      const known = ['starting', 'provisioning', 'refreshing', 'waiting'].includes(step);
+      const known = ['starting', 'provisioning', 'refreshing', 'waiting', 'recovering'].includes(step);
       showStatus('progress', {
         key: known ? 'connect.step.' + step : 'connect.step.waiting',
         text: 'connect.step.hint', spin: true, actions: [backBtn()],

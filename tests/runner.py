@@ -248,8 +248,41 @@ def run_fuzz():
                    % (r.returncode, r.stderr[-3000:]))
 
 
+def run_fault(pattern):
+    """Issue 12: the Jepsen-style fault tests in tests/fault/ (allocation safety while bicd and
+    MariaDB are killed and paused; heartbeats under load). Each test class starts and stops its
+    own stack. CI mode by default (a few minutes); BIC_FAULTS_LONG=1 for the long manual run."""
+    print("fault tests (each starts its own stack)", flush=True)
+
+    class FaultResult(unittest.TextTestResult):
+        def addSuccess(self, test):
+            super().addSuccess(test)
+            record("passed", "fault: " + test.id())
+
+        def addFailure(self, test, err):
+            super().addFailure(test, err)
+            record("failed", "fault: " + test.id(), self._exc_info_to_string(err, test))
+
+        def addError(self, test, err):
+            super().addError(test, err)
+            record("failed", "fault: " + test.id(), self._exc_info_to_string(err, test))
+
+        def addSkip(self, test, reason):
+            super().addSkip(test, reason)
+            record("skipped", "fault: " + test.id(), reason)
+
+    suite = unittest.TestSuite()
+    for path in sorted(glob.glob(os.path.join(HERE, "fault", pattern))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        suite.addTests(unittest.TestLoader().loadTestsFromModule(mod))
+    unittest.TextTestRunner(stream=open(os.devnull, "w"), resultclass=FaultResult, verbosity=0).run(suite)
+
+
 def main():
-    layers = os.environ.get("BIC_TEST_LAYERS", "unit,fuzz,api,browser").split(",")
+    layers = os.environ.get("BIC_TEST_LAYERS", "unit,fuzz,api,fault,browser").split(",")
     pattern = os.environ.get("BIC_TEST_PATTERN", "test_*.py")
     t0 = time.monotonic()
     if "unit" in layers:
@@ -260,6 +293,8 @@ def main():
         run_api(pattern)
     if "browser" in layers:
         run_browser()
+    if "fault" in layers:
+        run_fault(pattern)
     if failures:
         print("\nFailures:")
         for name, detail in failures:

@@ -67,6 +67,65 @@ class Stack:
         """Environment that tells test modules where the stack is."""
         return {"BIC_TEST_VAR": self.var}
 
+    # ---- issue 12: faults (tests/fault/). Kill, pause and restart the stack's daemons.
+    def pid(self, name):
+        """The pid of a stack daemon ('bicd', 'mariadbd', 'nginx') from its pidfile, or None."""
+        return daemon_pid(self.var, name)
+
+    def signal(self, name, sig):
+        """Sends sig to a stack daemon; returns its pid (None when it is not running)."""
+        pid = self.pid(name)
+        if pid is not None:
+            os.kill(pid, sig)
+        return pid
+
+    def kill9(self, name, timeout=30):
+        """kill -9 of a stack daemon, then waits until the process is gone; returns its pid."""
+        import signal as _signal
+        pid = self.signal(name, _signal.SIGKILL)
+        if pid is not None:
+            wait_until(lambda: not pid_alive(pid), timeout=timeout, step=0.02)
+        return pid
+
+    def start_missing(self):
+        """Starts every daemon of the stack that is not running (what systemd's Restart= does for
+        a real install); the running ones are left alone. Raises when the stack cannot start."""
+        r = self.run("up", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("stack did not restart:\n" + r.stdout + r.stderr)
+        # after a kill -9 the old socket file is still there, so `bic-stack up` may return before
+        # the new bicd listens: wait until the socket accepts
+        sock = os.path.join(self.var, "run", "bicd.sock")
+
+        def listening():
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(sock)
+                    return True
+                except OSError:
+                    return False
+        if not wait_until(lambda: listening() and self.pid("bicd"), timeout=30, step=0.02):
+            raise RuntimeError("bicd does not listen on %s after the restart" % sock)
+
+
+def daemon_pid(var, name):
+    """The pid in <var>/run/<name>.pid when that process is alive, else None."""
+    try:
+        with open(os.path.join(var, "run", name + ".pid")) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
 
 class Response:
     def __init__(self, status, headers, body):
@@ -136,6 +195,7 @@ class Client:
         resp = Response(r.status, [(k.lower(), v) for k, v in r.getheaders()],
                         r.read().decode("utf-8", "replace"))
         conn.close()
+        record_secrets(self.var, body, h, resp)
         for c in resp.header_all("set-cookie"):
             name, _, rest = c.partition("=")
             value = rest.split(";", 1)[0]
@@ -175,6 +235,44 @@ class Client:
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+
+# ---- issue 12: every secret a test client sends or receives (passwords, session/refresh/CSRF
+# cookies, bearer credentials, enrollment tokens, console tickets, VNC passwords, TOTP secrets and
+# recovery codes) is appended to <var>/test-secrets.txt, one per line, so that
+# tests/api/test_zzz_secrets.py can check that no log the stack wrote holds any of them.
+SECRET_KEYS = {"password", "new_password", "current_password", "old_password", "ticket", "credential",
+               "token", "refresh_token", "csrf_token", "client_secret", "bind_password", "secret",
+               "recovery_codes", "code_verifier"}
+SECRETS_FILE = "test-secrets.txt"
+
+
+def record_secrets(var, sent, headers, resp):
+    found = []
+
+    def walk(v, secret=False):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, k in SECRET_KEYS)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x, secret)
+        elif secret and isinstance(v, str) and len(v) >= 8:
+            found.append(v)
+
+    walk(sent)
+    walk(resp.json)
+    for name in ("cookie", "authorization", "x-csrf-token"):
+        for k, v in headers.items():
+            if k.lower() == name:
+                found += [p.partition("=")[2] if name == "cookie" else p for p in v.split("; ")]
+    for c in resp.header_all("set-cookie"):
+        found.append(c.partition("=")[2].split(";", 1)[0])
+    found = {x.rpartition(" ")[2] for x in found}  # "Bearer <id>.<credential>" -> the value
+    found = [x for x in found if len(x) >= 8 and "\n" not in x]
+    if found:
+        with open(os.path.join(var, SECRETS_FILE), "a") as f:
+            f.write("".join(x + "\n" for x in found))
 
 
 def wait_until(pred, timeout=10.0, step=0.05):

@@ -1,0 +1,312 @@
+"""Heartbeats never lose to load (issue 12).
+
+A fleet of test-driver agents heartbeats at the shipped interval (10 s; a server is marked offline
+after 3 x 10 s without one) while a load generator saturates bicd and MariaDB: sign-ins (argon2id,
+from several client addresses so nginx's per-address limit does not shield bicd), connect/log-off
+cycles on a floating pool, and the heavy admin lists (desktops, sessions, audit log, topology).
+No server may be marked offline, and the oldest heartbeat of any server must stay inside the
+window. Heartbeat latency (nginx's request time: queueing for a bicd worker included) is measured
+without load first, then under load.
+
+CI mode: 15 s quiet, then 60 s of load. Long mode (BIC_FAULTS_LONG=1): BIC_FAULTS_MINUTES of load
+(default 10) and a bigger fleet. The figures go to tests/artifacts/faults-heartbeats.txt.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "api"))
+import jepsen  # noqa: E402
+from bictest import REPO, AgentProcess, Client, Stack, make_user, unique, wait_until  # noqa: E402
+from test_pools import Fleet, desktops_of, published_image, spec, topology  # noqa: E402
+
+LONG = os.environ.get("BIC_FAULTS_LONG") == "1"
+INTERVAL = 10
+SERVERS = 60 if LONG else 20
+FLEET_DESKTOPS = 50 if LONG else 20   # unmanaged domains per server: each heartbeat carries them
+POOL = 12
+QUIET_SEC = 15
+LOAD_SEC = float(os.environ.get("BIC_FAULTS_MINUTES", "10")) * 60 if LONG else 60
+THREADS = {"login": 6, "connect": 8, "list": 8}
+
+
+def sql(var, statement):
+    r = subprocess.run(["mariadb", "--no-defaults", "-S", os.path.join(var, "run", "mysqld.sock"), "-u", "root",
+                        "-N", "-B", "bic", "-e", statement], capture_output=True, text=True, check=True, timeout=60)
+    return [line.split("\t") for line in r.stdout.splitlines()]
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Load(threading.Thread):
+    def __init__(self, kind, fn, stop):
+        super().__init__(daemon=True)
+        self.kind, self.fn, self.stop = kind, fn, stop
+        self.lat, self.status = [], {}
+
+    def run(self):
+        while not self.stop.is_set():
+            t = time.monotonic()
+            try:
+                st = self.fn()
+            except Exception as e:
+                st = type(e).__name__
+            self.lat.append(time.monotonic() - t)
+            self.status[st] = self.status.get(st, 0) + 1
+
+
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK) and
+                     os.access(os.path.join(REPO, "build", "test", "bicd"), os.X_OK),
+                     "build/test/bicd or build/test/bic-agent is not built (make test-build)")
+class HeartbeatsUnderLoad(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+        cls.stack.env.update(BIC_SECURITY_TICKET_RATE="0",  # a user here connects far more often than a person
+                             BIC_AGENTS_HEARTBEAT_INTERVAL=str(INTERVAL))
+        cls.fleet = None
+        cls.stack.up()
+        try:
+            cls.prepare()
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def prepare(cls):
+        var = cls.stack.var
+        admin = cls.admin = Client(var)
+        admin.login_admin()
+        bb, mods = topology(admin, ("m1", "m2", "m3", "m4"), max_servers=max(10, SERVERS))
+        cls.mods = mods
+        token = admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb["id"]}).json["token"]
+        cls.fleet = Fleet(admin, token, SERVERS, FLEET_DESKTOPS).start()
+        ok = wait_until(lambda: len(cls.servers()) == SERVERS, timeout=120, step=0.5)
+        assert ok, (len(cls.servers()), cls.fleet.log_text()[-3000:])
+        image_id, _ = published_image(admin, "himg")
+        r = admin.post("/api/v1/pools", {
+            "name": unique("hbpool"), "type": "floating", "image_id": image_id, "spec_id": spec(admin),
+            "min_size": POOL, "max_size": POOL, "name_pattern": "hb-{n:3}", "modules": [mods[0]["id"]]})
+        assert r.status == 201, r
+        cls.pool = r.json["id"]
+        admin.patch("/api/v1/pools/%d/policy" % cls.pool, {"refresh_on_logoff": False})
+        g = admin.post("/api/v1/groups", {"name": unique("hg")}).json
+        cls.users = []
+        for _ in range(2 * THREADS["connect"] + THREADS["login"]):
+            u, pw = make_user(admin)
+            admin.put("/api/v1/groups/%d/members/%d" % (g["id"], u["id"]))
+            cls.users.append((u, pw))
+        admin.put("/api/v1/pools/%d/entitlements/groups/%d" % (cls.pool, g["id"]))
+        ok = wait_until(lambda: admin.get("/api/v1/pools/%d" % cls.pool).json["counts"]["ready"] == POOL,
+                        timeout=120, step=0.5)
+        assert ok, admin.get("/api/v1/pools/%d" % cls.pool).json
+        assert wait_until(lambda: all(d["state"] == "running" for d in desktops_of(admin, cls.pool)), timeout=60)
+
+    @classmethod
+    def servers(cls):
+        out = []
+        for m in cls.mods:
+            out += [s for s in cls.admin.get("/api/v1/servers?limit=1000&module=%d" % m["id"]).json["items"]
+                    if s["state"] == "online"]
+        return out
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.fleet:
+            cls.fleet.stop(signal.SIGKILL)
+            cls.fleet.cleanup()
+        cls.stack.down()
+        if os.environ.get("BIC_KEEP_TEST_VAR") == "1":
+            print("  kept %s" % cls.stack.var, flush=True)
+        else:
+            cls.stack.remove()
+
+    # ---- the load ----
+    def loads(self, stop):
+        var, pool, out = self.stack.var, self.pool, []
+        users = list(self.users)
+        for i in range(THREADS["login"]):
+            u, pw = users.pop()
+            c = Client(var)
+            c.source = "127.0.0.%d" % (10 + i)  # nginx limits sign-ins per address; bicd is the target
+
+            def login(c=c, u=u, pw=pw):
+                c.cookies.clear()  # a fresh sign-in each time (argon2id in bicd every time)
+                return c.login(u["username"], pw, expect=None).status
+            out.append(Load("login", login, stop))
+        for i in range(THREADS["connect"]):
+            mine = []
+            for _ in range(2):
+                u, pw = users.pop()
+                c = Client(var)
+                c.login(u["username"], pw)
+                mine.append(c)
+
+            def cycle(mine=mine, n=[0]):
+                n[0] += 1
+                c = mine[n[0] % len(mine)]
+                r = c.post("/api/v1/pools/%d/connect" % pool, {})
+                if r.status == 200:
+                    c.post("/api/v1/sessions/%d/logoff" % r.json["session"]["id"])
+                return r.status
+            out.append(Load("connect", cycle, stop))
+        paths = ["/api/v1/desktops?limit=1000", "/api/v1/sessions?state=all&limit=1000",
+                 "/api/v1/audit?limit=1000", "/api/v1/topology", "/api/v1/servers?limit=1000",
+                 "/api/v1/tasks?limit=500"]
+        for i in range(THREADS["list"]):
+            c = Client(var)
+            c.login_admin()
+
+            def lists(c=c, n=[i]):
+                n[0] += 1
+                return c.get(paths[n[0] % len(paths)]).status
+            out.append(Load("list", lists, stop))
+        return out
+
+    def heartbeats(self, start, end):
+        """nginx's log lines of heartbeats between two offsets of its access log."""
+        with open(os.path.join(self.stack.var, "log", "nginx-access.log"), "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+        out = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if j.get("uri") == "/api/v1/agent/heartbeat":
+                out.append((j["status"], float(j["ms"])))
+        return out
+
+    def log_size(self, name="nginx-access.log"):
+        return os.path.getsize(os.path.join(self.stack.var, "log", name))
+
+    def bicd_lines(self, start, end):
+        """bicd's own access log between two offsets: (path, ms inside bicd)."""
+        with open(os.path.join(self.stack.var, "log", "bicd-access.log"), "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+        out = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                j = json.loads(line)
+                out.append((j["path"], float(j["ms"])))
+            except (ValueError, KeyError):
+                continue
+        return out
+
+    def max_age(self):
+        ids = ",".join(str(s["id"]) for s in self.fleet_servers)
+        r = sql(self.stack.var, "SELECT MAX(TIMESTAMPDIFF(MICROSECOND, last_heartbeat_at, NOW(6))) / 1e6,"
+                                " SUM(state <> 'online') FROM servers WHERE id IN (%s)" % ids)
+        return float(r[0][0]), int(r[0][1])
+
+    def test_no_healthy_server_goes_offline_under_load(self):
+        self.fleet_servers = self.servers()
+        self.assertEqual(len(self.fleet_servers), SERVERS)
+        since = sql(self.stack.var, "SELECT NOW(3)")[0][0]
+        ages = {"quiet": [], "load": []}
+        stop_sampling = threading.Event()
+        phase = ["quiet"]
+
+        def sample():
+            while not stop_sampling.is_set():
+                try:
+                    ages[phase[0]].append(self.max_age()[0])
+                except Exception:
+                    pass
+                stop_sampling.wait(1.0)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        off0 = self.log_size()
+        time.sleep(QUIET_SEC)
+        off1 = self.log_size()
+        stop = threading.Event()
+        loads = self.loads(stop)
+        pids = {n: self.stack.pid(n) for n in ("bicd", "mariadbd")}
+        b1 = self.log_size("bicd-access.log")
+        cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+        t0 = time.monotonic()
+        phase[0] = "load"
+        for ld in loads:
+            ld.start()
+        try:
+            time.sleep(LOAD_SEC)
+        finally:
+            stop.set()
+            for ld in loads:
+                ld.join(timeout=60)
+        wall = time.monotonic() - t0
+        cpu = {n: (cpu_seconds(p) - cpu0[n]) / wall for n, p in pids.items()}
+        off2 = self.log_size()
+        inside = self.bicd_lines(b1, self.log_size("bicd-access.log"))
+        stop_sampling.set()
+        sampler.join(timeout=30)
+        offline = int(sql(self.stack.var, "SELECT COUNT(*) FROM events WHERE kind = 'offline' AND at >= '%s'"
+                          % since)[0][0])
+        _, not_online = self.max_age()
+        quiet, load = self.heartbeats(off0, off1), self.heartbeats(off1, off2)
+        self.report(quiet, load, ages, loads, wall, cpu, offline, not_online, inside)
+        self.assertEqual(offline, 0, "healthy servers were marked offline under load")
+        self.assertEqual(not_online, 0)
+        self.assertLess(max(ages["load"] or [0]), 3 * INTERVAL, "a server's last heartbeat left the window")
+        # the load was real: bicd's workers were busy nearly all the time, and heartbeats kept coming
+        self.assertGreater(self.busy, 0.6, "the load did not saturate bicd's workers")
+        self.assertGreater(sum(sum(ld.status.values()) for ld in loads), 500)
+        self.assertGreaterEqual(len(load), SERVERS * int(LOAD_SEC / INTERVAL) * 0.8, "heartbeats went missing")
+        self.assertEqual([s for s, _ in load if s >= 300], [], "heartbeats refused under load")
+
+    def report(self, quiet, load, ages, loads, wall, cpu, offline, not_online, inside):
+        def lat(hb):
+            v = [ms * 1000 for _, ms in hb]
+            return "n=%d p50=%.0f ms p99=%.0f ms max=%.0f ms failed=%d" % (
+                len(v), jepsen.percentile(v, 50) or 0, jepsen.percentile(v, 99) or 0, max(v or [0]),
+                len([s for s, _ in hb if s >= 300]))
+        lines = ["heartbeats under load (%s mode): %d servers x %d domains, heartbeat every %d s, offline after %d s"
+                 % ("long" if LONG else "CI", SERVERS, FLEET_DESKTOPS, INTERVAL, 3 * INTERVAL),
+                 "", "| phase | heartbeat latency (nginx request time) | oldest heartbeat seen |",
+                 "| --- | --- | --- |",
+                 "| quiet (%d s) | %s | %.1f s |" % (QUIET_SEC, lat(quiet), max(ages["quiet"] or [0])),
+                 "| load (%.0f s) | %s | %.1f s |" % (wall, lat(load), max(ages["load"] or [0])),
+                 "", "| load | requests | per s | p50 | p99 | answers |", "| --- | --- | --- | --- | --- | --- |"]
+        for kind in ("login", "connect", "list"):
+            ls = [ld for ld in loads if ld.kind == kind]
+            v = [x * 1000 for ld in ls for x in ld.lat]
+            st = {}
+            for ld in ls:
+                for k, n in ld.status.items():
+                    st[k] = st.get(k, 0) + n
+            lines.append("| %s x%d | %d | %.0f | %.0f ms | %.0f ms | %s |" % (
+                kind, len(ls), len(v), len(v) / wall, jepsen.percentile(v, 50) or 0, jepsen.percentile(v, 99) or 0,
+                ", ".join("%s: %d" % kv for kv in sorted(st.items(), key=str))))
+        threads = int(self.stack.env.get("BIC_THREADS", "4"))
+        busy = sum(ms for _, ms in inside) / 1000.0 / wall / threads
+        hb_in = [ms for p, ms in inside if p == "/api/v1/agent/heartbeat"]
+        lines += ["", "bicd workers busy during the load: %.0f %% of %d workers (the sum of request times in bicd's"
+                  " access log over the wall time); a heartbeat inside bicd: p50 %.0f ms, p99 %.0f ms, max %.0f ms"
+                  " (the rest of nginx's time is the wait for a free worker)"
+                  % (100 * busy, threads, jepsen.percentile(hb_in, 50) or 0, jepsen.percentile(hb_in, 99) or 0,
+                     max(hb_in or [0]))]
+        self.busy = busy
+        lines += ["", "CPU during the load (cores): " + ", ".join("%s %.2f" % kv for kv in sorted(cpu.items())),
+                  "servers marked offline: %d; not online at the end: %d" % (offline, not_online)]
+        text = "\n".join(lines) + "\n"
+        name = "faults-heartbeats%s.txt" % ("-long" if LONG else "")
+        with open(os.path.join(jepsen.artifacts_dir(), name), "w") as f:
+            f.write(text)
+        print("\n" + text, flush=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
