@@ -156,3 +156,16 @@ fuzz: fuzz-build ## run each fuzz target for FUZZ_SECONDS (default 60); fails on
 
 test-faults: test-build ## fault tests: kill -9/SIGSTOP bicd and MariaDB under load (FAULTS_LONG=1: long run)
 	@BIC_TEST_LAYERS=fault BIC_FAULTS_LONG=$(if $(FAULTS_LONG),1,$${BIC_FAULTS_LONG:-0}) bash tests/run
+
+# ---- appliance (issue 10) ----
+# Debian packages, the installer ISO and its end-to-end test (docs/install.md).
+.PHONY: deb iso test-appliance
+
+deb: all ## build the Debian packages bic-ccc and bic-agent into build/deb/
+	@bash appliance/deb/build.sh
+
+iso: deb ## build the installer ISO (BIOS+UEFI) into build/appliance/ (root; ~3 min, seconds with a cached base)
+	@bash appliance/iso/build.sh
+
+test-appliance: ## build the ISO, install it unattended in a QEMU VM, boot it and check it (~9 min)
+	@python3 tests/appliance/test_appliance.py

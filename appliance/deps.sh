@@ -17,6 +17,8 @@ DEBS=(
     python3 python3-cryptography curl chromium fonts-nanum nodejs slapd ldap-utils
     # fuzzing (issue 12): make fuzz, the fuzz smoke layer of make test
     clang libclang-rt-14-dev
+    # appliance (issue 10): make deb, make iso, make test-appliance (OVMF for the UEFI boot)
+    dpkg-dev mmdebstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin mtools ovmf
 )
 
 missing=()
