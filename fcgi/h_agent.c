@@ -308,6 +308,41 @@ static bic_param host_int(const json_t *host, const char *k)
     return P_INT((long long)d);
 }
 
+/*
+ * Console address conflicts (issue 12): a desktop of this server whose console address another
+ * live desktop also reports is flagged (an event 'console.conflict' and a warning when the flag
+ * goes up, 'console.resolved' when it clears); the broker refuses its consoles meanwhile
+ * (console_conflict_other). The heartbeat itself is stored: refusing it would take the
+ * server's other desktops, and the server, offline. Runs after this heartbeat's rows are written.
+ */
+static bic_err console_conflicts(bic_db *db, bic_req *req, long long id)
+{
+    bic_rows r;
+    bic_err e = DB_EXEC(db, req->arena, STMT_console_conflicts_of_server, &r, P_INT(id));
+    for (size_t i = 0; e == BIC_E_OK && i < r.nrows; i++) {
+        long long did = rows_int(&r, i, 0);
+        if (i > 0 && rows_int(&r, i - 1, 0) == did) continue; /* one line per desktop */
+        bool flagged = rows_int(&r, i, 5) != 0, now = rows_str(&r, i, 6) != NULL;
+        if (flagged == now) continue;
+        e = DB_EXEC(db, req->arena, STMT_console_conflict_set, NULL, P_INT(now), P_INT(did));
+        const char *detail =
+            now ? arena_printf(req->arena, "%.40s %.64s:%lld also reported by desktop %lld (%.40s) of "
+                                           "server %lld",
+                               rows_str(&r, i, 2), rows_str(&r, i, 3), rows_int(&r, i, 4),
+                               rows_int(&r, i, 6), rows_str(&r, i, 7), rows_int(&r, i, 8))
+                : arena_printf(req->arena, "%.40s: its console address is its own again",
+                               rows_str(&r, i, 2));
+        if (e == BIC_E_OK)
+            e = DB_EXEC(db, req->arena, STMT_event_insert, NULL, P_INT(id), P_STR(rows_str(&r, i, 1)),
+                        P_STR(now ? "console.conflict" : "console.resolved"), P_STR(detail));
+        if (e == BIC_E_OK && now)
+            LOG_WARN(req->request_id, "server %lld: desktop %lld: console %s", id, did, detail);
+        else if (e == BIC_E_OK)
+            LOG_INFO(req->request_id, "server %lld: desktop %lld: console conflict resolved", id, did);
+    }
+    return e;
+}
+
 static bic_err heartbeat_tx(bic_db *db, void *arg)
 {
     struct hb_ctx *c = arg;
@@ -360,6 +395,7 @@ static bic_err heartbeat_tx(bic_db *db, void *arg)
     }
     const json_t *nics = json_object_get(j, "nics");
     if (e == BIC_E_OK && nics) e = sriov_store_nics(req, id, nics);
+    if (e == BIC_E_OK) e = console_conflicts(db, req, id);
     if (e != BIC_E_OK) return fail(req, e, "cannot store the heartbeat");
     if (!was_online) {
         e = DB_EXEC(db, req->arena, STMT_event_insert, NULL, P_INT(id), P_NULL, P_STR("online"),

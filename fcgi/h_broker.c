@@ -373,6 +373,26 @@ static json_t *desktop_brief(const bic_rows *d)
                      rows_str(d, 0, 4) ? json_string(rows_str(d, 0, 4)) : json_null());
 }
 
+/*
+ * A console address another live desktop also reports (issue 12, sql/014_console.sql): no
+ * ticket is handed out or honoured for it, since the proxy could land on the other desktop.
+ * Answers 409 console_conflict (reason) and logs it; BIC_E_OK when the address is its own.
+ */
+static bic_err console_shared(bic_req *req, const char *host, long long port, long long desktop)
+{
+    bic_rows o;
+    bic_err e = DB_EXEC(req->db, req->arena, STMT_console_conflict_other, &o, P_STR(host),
+                        P_INT(port), P_INT(desktop));
+    if (e != BIC_E_OK) return fail(req, e, "console lookup failed");
+    if (o.nrows == 0) return BIC_E_OK;
+    LOG_WARN(req->request_id, "desktop %lld: console %s:%lld is also reported by desktop %lld (%s) "
+             "of server %lld: refused", desktop, host, port, rows_int(&o, 0, 0), rows_str(&o, 0, 1),
+             rows_int(&o, 0, 2));
+    req->err_reason = "console_conflict";
+    return fail(req, BIC_E_CONFLICT,
+                "another running desktop reports the same console address; try again shortly");
+}
+
 static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long long desktop_id)
 {
     struct conn c = {.req = req, .pool_id = pool_id, .want_desktop = desktop_id};
@@ -421,6 +441,20 @@ static bic_err do_connect(bic_req *req, bic_resp *resp, long long pool_id, long 
          rows_int(&c.d, 0, 8) != cport))
         DB_EXEC(req->db, req->arena, STMT_broker_console_addr, NULL, P_STR(chost), P_INT(cport),
                 P_INT(c.desktop_id));
+    const char *ahost = chost && cport > 0 && cport < 65536 ? chost : rows_str(&c.d, 0, 7);
+    long long aport = chost && cport > 0 && cport < 65536 ? cport : rows_int(&c.d, 0, 8);
+    if (ahost && aport > 0 && (e = console_shared(req, ahost, aport, c.desktop_id)) != BIC_E_OK) {
+        /* the ticket of this connect is never given out: drop it */
+        DB_EXEC(req->db, req->arena, STMT_session_tickets_drop, NULL, P_INT(c.session_id));
+        DB_EXEC(req->db, req->arena, STMT_event_insert, NULL, P_INT(c.server_id),
+                P_STR(rows_str(&c.d, 0, 2)), P_STR("console.conflict"),
+                P_STR(arena_printf(req->arena, "%.40s %.64s:%lld refused at connect",
+                                   rows_str(&c.d, 0, 1), ahost, aport)));
+        json_decref(result);
+        json_decref(sess);
+        resp_header(req, resp, "Retry-After: 10");
+        return e;
+    }
     json_t *console =
         applied ? json_pack("{s:b}", "available", 1)
                 : json_pack("{s:b, s:s}", "available", 0, "reason",
@@ -492,6 +526,8 @@ bic_err h_console_check(bic_req *req, bic_resp *resp)
         req->err_reason = "console_unavailable";
         return fail(req, BIC_E_CONFLICT, "the desktop has no console (is it running?)");
     }
+    e = console_shared(req, rows_str(&t, 0, 6), rows_int(&t, 0, 7), rows_int(&t, 0, 2));
+    if (e != BIC_E_OK) return e;
     e = DB_EXEC(req->db, req->arena, STMT_session_console_open, NULL, P_INT(rows_int(&t, 0, 0)));
     if (e != BIC_E_OK) return fail(req, e, "session update failed");
     req->err_reason = NULL;
