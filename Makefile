@@ -109,7 +109,7 @@ clean:
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
--include $(shell find build -path build/appliance -prune -o -name '*.d' -print 2>/dev/null)
+-include $(shell find build \( -path build/appliance -o -path build/thin-client \) -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # ---- fuzzing (issue 12) ----
 # libFuzzer targets in tests/fuzz/ (clang): each links the real fcgi/ or agent/ objects,

@@ -440,18 +440,9 @@ static bic_err step_tx(bic_db *db, void *arg)
 
 void drs_tick(bic_db *db, bic_arena *a, const bic_config *cfg)
 {
-    static struct timespec last, last_prune;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long long ms = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
-    if (last.tv_sec && ms < cfg->balance_tick_ms) return;
-    last = now;
+    static power_loop loop = {"balance"};
     struct dc c = {.cfg = cfg};
-    c.req.db = db;
-    c.req.arena = a;
-    c.req.cfg = cfg;
-    c.req.remote_addr = "";
-    snprintf(c.req.request_id, sizeof(c.req.request_id), "ctl-balance");
+    if (!power_loop_begin(&loop, cfg->balance_tick_ms, &c.req, db, a, cfg)) return;
     if (db_tx(db, inflight_tx, &c) != BIC_E_OK) LOG_WARN(NULL, "balance: migrations in flight failed");
     bic_rows mods;
     if (DB_EXEC0(db, a, STMT_balance_modules_enabled, &mods) != BIC_E_OK) return;
@@ -469,9 +460,5 @@ void drs_tick(bic_db *db, bic_arena *a, const bic_config *cfg)
                 LOG_WARN(NULL, "balance: %s of desktop %lld failed", c.step->action,
                          c.step->desktop_id);
         }
-    }
-    if (!last_prune.tv_sec || now.tv_sec - last_prune.tv_sec >= 3600) {
-        DB_EXEC(db, a, STMT_aa_prune, NULL, P_STR("balance"));
-        last_prune = now;
     }
 }

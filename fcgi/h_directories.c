@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "directory.h"
+#include "group_maps.h"
 #include "handlers.h"
 #include "session.h"
 #include "util.h"
@@ -332,7 +333,6 @@ static bic_err settings_store(bic_req *req, bic_db *db, long long id, const stru
 struct dir_ctx {
     bic_req *req;
     long long id;
-    long long map_id;
 };
 
 static bic_err create_tx(bic_db *db, void *arg)
@@ -368,7 +368,7 @@ static bic_err create_tx(bic_db *db, void *arg)
 
 bic_err h_dirs_create(bic_req *req, bic_resp *resp)
 {
-    struct dir_ctx c = {req, 0, 0};
+    struct dir_ctx c = {req, 0};
     bic_rows rows;
     bic_err e = db_tx(req->db, create_tx, &c);
     if (e == BIC_E_OK) e = load_dir(req, req->db, STMT_dir_get, c.id, &rows);
@@ -437,7 +437,7 @@ static bic_err update_tx(bic_db *db, void *arg)
 
 bic_err h_dirs_update(bic_req *req, bic_resp *resp)
 {
-    struct dir_ctx c = {req, 0, 0};
+    struct dir_ctx c = {req, 0};
     bic_rows rows;
     bic_err e = param_id(req, 0, &c.id);
     if (e == BIC_E_OK) e = db_tx(req->db, update_tx, &c);
@@ -464,7 +464,7 @@ static bic_err delete_tx(bic_db *db, void *arg)
 
 bic_err h_dirs_delete(bic_req *req, bic_resp *resp)
 {
-    struct dir_ctx c = {req, 0, 0};
+    struct dir_ctx c = {req, 0};
     bic_err e = param_id(req, 0, &c.id);
     if (e == BIC_E_OK) e = db_tx(req->db, delete_tx, &c);
     if (e != BIC_E_OK) return e;
@@ -490,7 +490,7 @@ static bic_err sync_request_tx(bic_db *db, void *arg)
 
 bic_err h_dirs_sync(bic_req *req, bic_resp *resp)
 {
-    struct dir_ctx c = {req, 0, 0};
+    struct dir_ctx c = {req, 0};
     bic_rows rows;
     bic_err e = param_id(req, 0, &c.id);
     if (e == BIC_E_OK) e = db_tx(req->db, sync_request_tx, &c);
@@ -661,103 +661,83 @@ static json_t *map_json(bic_req *req, const bic_rows *r, size_t i)
                      col(r, i, 3), "created_at", json_time(req, rows_str(r, i, 4)));
 }
 
-bic_err h_dirs_maps_list(bic_req *req, bic_resp *resp)
+static bic_err map_check(bic_req *req)
 {
-    long long id;
-    bic_rows d, rows;
-    bic_err e = param_id(req, 0, &id);
-    if (e == BIC_E_OK) e = load_dir(req, req->db, STMT_dir_conn_get, id, &d);
-    if (e != BIC_E_OK) return e;
-    e = DB_EXEC(req->db, req->arena, STMT_dir_maps_of, &rows, P_INT(id));
-    if (e != BIC_E_OK) return fail(req, e, "group mapping list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, map_json(req, &rows, i));
-    resp_json(req, resp, 200, json_pack("{s:o}", "items", items));
-    return BIC_E_OK;
-}
-
-static bic_err map_add_tx(bic_db *db, void *arg)
-{
-    struct dir_ctx *c = arg;
-    bic_req *req = c->req;
-    bic_rows d, g;
-    bic_err e = load_dir(req, db, STMT_dir_get_for_update, c->id, &d);
-    if (e != BIC_E_OK) return e;
-    const char *dn = json_get_str(req->json, "group_dn", "");
-    long long gid = json_get_int(req->json, "group_id", 0);
-    e = DB_EXEC(db, req->arena, STMT_group_get, &g, P_INT(gid));
-    if (e != BIC_E_OK) return fail(req, e, "group lookup failed");
-    if (g.nrows != 1) return fail(req, BIC_E_VALIDATION, "group_id %lld names no group", gid);
-    unsigned char h[32];
-    sha256_bytes(dir_dn_norm(req->arena, dn), h);
-    e = DB_EXEC(db, req->arena, STMT_dir_map_insert, NULL, P_INT(c->id), P_STR(dn), P_BLOB(h, 32),
-                P_INT(gid));
-    if (e == BIC_E_CONFLICT)
-        return fail(req, e, "'%s' is already mapped to group '%s'", dn, col(&g, 0, 1));
-    if (e != BIC_E_OK) return fail(req, e, "cannot store the group mapping");
-    c->map_id = (long long)db_insert_id(db);
-    return audit_write(req, "directory.map_add", "directory", req->param[0], true,
-                       json_pack("{s:s, s:s, s:I, s:s}", "directory", col(&d, 0, 1), "group_dn", dn,
-                                 "group_id", (json_int_t)gid, "group", col(&g, 0, 1)));
-}
-
-bic_err h_dirs_map_add(bic_req *req, bic_resp *resp)
-{
-    struct dir_ctx c = {req, 0, 0};
-    bic_err e = param_id(req, 0, &c.id);
-    if (e != BIC_E_OK) return e;
     const char *dn = json_get_str(req->json, "group_dn", "");
     if (!dir_dn_ok(dn))
         return fail(req, BIC_E_VALIDATION,
                     "group_dn '%s' is not a DN such as cn=vdi-users,ou=groups,dc=example,dc=com",
                     dn);
-    bic_rows rows;
-    e = db_tx(req->db, map_add_tx, &c);
-    if (e == BIC_E_OK)
-        e = DB_EXEC(req->db, req->arena, STMT_dir_map_get, &rows, P_INT(c.map_id), P_INT(c.id));
-    if (e != BIC_E_OK) return e;
-    if (rows.nrows != 1) return fail(req, BIC_E_NOT_FOUND, "the mapping was removed meanwhile");
-    resp_header(req, resp, "Location: /api/v1/directories/%lld/group-maps/%lld", c.id, c.map_id);
-    resp_json(req, resp, 201, map_json(req, &rows, 0));
     return BIC_E_OK;
 }
 
-static bic_err map_delete_tx(bic_db *db, void *arg)
+static bic_err map_add(bic_req *req, bic_db *db, long long id, const bic_rows *d, long long *map_id)
 {
-    struct dir_ctx *c = arg;
-    bic_req *req = c->req;
-    bic_rows d, m;
-    bic_err e = load_dir(req, db, STMT_dir_get_for_update, c->id, &d);
-    if (e != BIC_E_OK) return e;
-    e = DB_EXEC(db, req->arena, STMT_dir_map_get, &m, P_INT(c->map_id), P_INT(c->id));
-    if (e != BIC_E_OK) return fail(req, e, "group mapping lookup failed");
-    if (m.nrows != 1)
-        return fail(req, BIC_E_NOT_FOUND, "directory %lld has no group mapping %lld", c->id,
-                    c->map_id);
-    long long gid = rows_int(&m, 0, 2);
-    e = DB_EXEC(db, req->arena, STMT_dir_map_delete, NULL, P_INT(c->map_id), P_INT(c->id));
+    bic_rows g;
+    const char *dn = json_get_str(req->json, "group_dn", "");
+    long long gid = json_get_int(req->json, "group_id", 0);
+    bic_err e = DB_EXEC(db, req->arena, STMT_group_get, &g, P_INT(gid));
+    if (e != BIC_E_OK) return fail(req, e, "group lookup failed");
+    if (g.nrows != 1) return fail(req, BIC_E_VALIDATION, "group_id %lld names no group", gid);
+    unsigned char h[32];
+    sha256_bytes(dir_dn_norm(req->arena, dn), h);
+    e = DB_EXEC(db, req->arena, STMT_dir_map_insert, NULL, P_INT(id), P_STR(dn), P_BLOB(h, 32),
+                P_INT(gid));
+    if (e == BIC_E_CONFLICT)
+        return fail(req, e, "'%s' is already mapped to group '%s'", dn, col(&g, 0, 1));
+    if (e != BIC_E_OK) return fail(req, e, "cannot store the group mapping");
+    *map_id = (long long)db_insert_id(db);
+    return audit_write(req, "directory.map_add", "directory", req->param[0], true,
+                       json_pack("{s:s, s:s, s:I, s:s}", "directory", col(d, 0, 1), "group_dn", dn,
+                                 "group_id", (json_int_t)gid, "group", col(&g, 0, 1)));
+}
+
+static bic_err map_remove(bic_req *req, bic_db *db, long long id, const bic_rows *d,
+                          const bic_rows *m)
+{
+    long long map_id = rows_int(m, 0, 0), gid = rows_int(m, 0, 2);
+    bic_err e = DB_EXEC(db, req->arena, STMT_dir_map_delete, NULL, P_INT(map_id), P_INT(id));
     /* memberships the directory gave for a group it no longer maps go with the mapping */
     if (e == BIC_E_OK)
-        e = DB_EXEC(db, req->arena, STMT_dir_map_drop_members, NULL, P_INT(c->id), P_INT(gid),
-                    P_INT(c->id), P_INT(gid));
+        e = DB_EXEC(db, req->arena, STMT_dir_map_drop_members, NULL, P_INT(id), P_INT(gid),
+                    P_INT(id), P_INT(gid));
     if (e != BIC_E_OK) return fail(req, e, "cannot remove the group mapping");
     unsigned long long dropped = db_affected(db);
     return audit_write(req, "directory.map_remove", "directory", req->param[0], true,
-                       json_pack("{s:s, s:s, s:I, s:s, s:I}", "directory", col(&d, 0, 1),
-                                 "group_dn", col(&m, 0, 1), "group_id", (json_int_t)gid, "group",
-                                 col(&m, 0, 3), "memberships_removed", (json_int_t)dropped));
+                       json_pack("{s:s, s:s, s:I, s:s, s:I}", "directory", col(d, 0, 1), "group_dn",
+                                 col(m, 0, 1), "group_id", (json_int_t)gid, "group", col(m, 0, 3),
+                                 "memberships_removed", (json_int_t)dropped));
+}
+
+static const bic_group_map_source dir_maps = {
+    .noun = "directory",
+    .path = "/api/v1/directories",
+    .load = load_dir,
+    .get = STMT_dir_conn_get,
+    .get_for_update = STMT_dir_get_for_update,
+    .lock_to_remove = true,
+    .list = STMT_dir_maps_of,
+    .map_get = STMT_dir_map_get,
+    .item = map_json,
+    .gone = BIC_E_NOT_FOUND,
+    .check = map_check,
+    .add = map_add,
+    .remove = map_remove,
+};
+
+bic_err h_dirs_maps_list(bic_req *req, bic_resp *resp)
+{
+    return group_maps_list(req, resp, &dir_maps);
+}
+
+bic_err h_dirs_map_add(bic_req *req, bic_resp *resp)
+{
+    return group_maps_add(req, resp, &dir_maps);
 }
 
 bic_err h_dirs_map_delete(bic_req *req, bic_resp *resp)
 {
-    struct dir_ctx c = {req, 0, 0};
-    bic_err e = param_id(req, 0, &c.id);
-    if (e == BIC_E_OK) e = param_id(req, 1, &c.map_id);
-    if (e == BIC_E_OK) e = db_tx(req->db, map_delete_tx, &c);
-    if (e != BIC_E_OK) return e;
-    resp->status = 204;
-    return BIC_E_OK;
+    return group_maps_remove(req, resp, &dir_maps);
 }
 
 /* ---- the directory's users ---- */

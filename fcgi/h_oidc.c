@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "group_maps.h"
 #include "handlers.h"
 #include "log.h"
 #include "oidc.h"
@@ -565,97 +566,66 @@ static json_t *map_json(bic_req *req, const bic_rows *r, size_t i)
                      "created_at", json_time(req, rows_str(r, i, 5)));
 }
 
-bic_err h_oidc_group_maps_list(bic_req *req, bic_resp *resp)
+static bic_err map_add(bic_req *req, bic_db *db, long long id, const bic_rows *p, long long *map_id)
 {
-    long long id;
-    bic_rows p, rows;
-    bic_err e = param_id(req, 0, &id);
-    if (e == BIC_E_OK) e = load_provider(req, req->db, STMT_oidc_provider_get, id, &p);
-    if (e != BIC_E_OK) return e;
-    e = DB_EXEC(req->db, req->arena, STMT_oidc_group_map_list, &rows, P_INT(id));
-    if (e != BIC_E_OK) return fail(req, e, "group mapping list failed");
-    json_t *items = json_array();
-    for (size_t i = 0; i < rows.nrows; i++)
-        json_array_append_new(items, map_json(req, &rows, i));
-    resp_json(req, resp, 200, json_pack("{s:o}", "items", items));
-    return BIC_E_OK;
-}
-
-struct map_ctx {
-    bic_req *req;
-    long long provider_id, map_id;
-};
-
-static bic_err map_create_tx(bic_db *db, void *arg)
-{
-    struct map_ctx *c = arg;
-    bic_req *req = c->req;
-    bic_rows p, g;
-    bic_err e = load_provider(req, db, STMT_oidc_provider_get_for_update, c->provider_id, &p);
-    if (e != BIC_E_OK) return e;
+    bic_rows g;
     long long gid = json_get_int(req->json, "group_id", 0);
     const char *value = json_get_str(req->json, "claim_value", "");
-    e = DB_EXEC(db, req->arena, STMT_group_get, &g, P_INT(gid));
+    bic_err e = DB_EXEC(db, req->arena, STMT_group_get, &g, P_INT(gid));
     if (e != BIC_E_OK) return fail(req, e, "group lookup failed");
     if (g.nrows != 1) return fail(req, BIC_E_VALIDATION, "there is no group %lld", gid);
-    e = DB_EXEC(db, req->arena, STMT_oidc_group_map_insert, NULL, P_INT(c->provider_id),
-                P_STR(value), P_INT(gid));
+    e = DB_EXEC(db, req->arena, STMT_oidc_group_map_insert, NULL, P_INT(id), P_STR(value),
+                P_INT(gid));
     if (e == BIC_E_CONFLICT)
         return fail(req, e, "'%s' already maps to the group '%s'", value, rows_str(&g, 0, 1));
     if (e != BIC_E_OK) return fail(req, e, "cannot add the group mapping");
-    c->map_id = (long long)db_insert_id(db);
+    *map_id = (long long)db_insert_id(db);
     return audit_write(req, "oidc.group_map.create", "oidc_provider", req->param[0], true,
-                       json_pack("{s:s, s:I, s:s, s:I, s:s}", "provider", rows_str(&p, 0, 1),
-                                 "map_id", (json_int_t)c->map_id, "claim_value", value, "group_id",
+                       json_pack("{s:s, s:I, s:s, s:I, s:s}", "provider", rows_str(p, 0, 1),
+                                 "map_id", (json_int_t)*map_id, "claim_value", value, "group_id",
                                  (json_int_t)gid, "group", rows_str(&g, 0, 1)));
+}
+
+static bic_err map_remove(bic_req *req, bic_db *db, long long id, const bic_rows *p,
+                          const bic_rows *m)
+{
+    (void)p;
+    long long map_id = rows_int(m, 0, 0);
+    bic_err e = DB_EXEC(db, req->arena, STMT_oidc_group_map_delete, NULL, P_INT(map_id), P_INT(id));
+    if (e != BIC_E_OK) return fail(req, e, "cannot remove the group mapping");
+    return audit_write(req, "oidc.group_map.delete", "oidc_provider", req->param[0], true,
+                       json_pack("{s:I, s:s, s:I, s:s}", "map_id", (json_int_t)map_id,
+                                 "claim_value", rows_str(m, 0, 2), "group_id",
+                                 (json_int_t)rows_int(m, 0, 3), "group", rows_str(m, 0, 4)));
+}
+
+static const bic_group_map_source oidc_maps = {
+    .noun = "provider",
+    .path = "/api/v1/oidc-providers",
+    .load = load_provider,
+    .get = STMT_oidc_provider_get,
+    .get_for_update = STMT_oidc_provider_get_for_update,
+    .list = STMT_oidc_group_map_list,
+    .map_get = STMT_oidc_group_map_get,
+    .item = map_json,
+    .gone = BIC_E_CONFLICT,
+    .add = map_add,
+    .remove = map_remove,
+};
+
+bic_err h_oidc_group_maps_list(bic_req *req, bic_resp *resp)
+{
+    return group_maps_list(req, resp, &oidc_maps);
 }
 
 bic_err h_oidc_group_maps_create(bic_req *req, bic_resp *resp)
 {
-    struct map_ctx c = {req, 0, 0};
-    bic_err e = param_id(req, 0, &c.provider_id);
-    if (e == BIC_E_OK) e = db_tx(req->db, map_create_tx, &c);
-    bic_rows rows;
-    if (e == BIC_E_OK)
-        e = DB_EXEC(req->db, req->arena, STMT_oidc_group_map_get, &rows, P_INT(c.map_id),
-                    P_INT(c.provider_id));
-    if (e != BIC_E_OK) return e;
-    if (rows.nrows != 1) return fail(req, BIC_E_CONFLICT, "the mapping was removed meanwhile");
-    resp_header(req, resp, "Location: /api/v1/oidc-providers/%lld/group-maps/%lld", c.provider_id,
-                c.map_id);
-    resp_json(req, resp, 201, map_json(req, &rows, 0));
-    return BIC_E_OK;
-}
-
-static bic_err map_delete_tx(bic_db *db, void *arg)
-{
-    struct map_ctx *c = arg;
-    bic_req *req = c->req;
-    bic_rows m;
-    bic_err e = DB_EXEC(db, req->arena, STMT_oidc_group_map_get, &m, P_INT(c->map_id),
-                        P_INT(c->provider_id));
-    if (e != BIC_E_OK) return fail(req, e, "group mapping lookup failed");
-    if (m.nrows != 1)
-        return fail(req, BIC_E_NOT_FOUND, "provider %lld has no group mapping %lld", c->provider_id,
-                    c->map_id);
-    e = DB_EXEC(db, req->arena, STMT_oidc_group_map_delete, NULL, P_INT(c->map_id),
-                P_INT(c->provider_id));
-    if (e != BIC_E_OK) return fail(req, e, "cannot remove the group mapping");
-    return audit_write(req, "oidc.group_map.delete", "oidc_provider", req->param[0], true,
-                       json_pack("{s:I, s:s, s:I, s:s}", "map_id", (json_int_t)c->map_id,
-                                 "claim_value", rows_str(&m, 0, 2), "group_id",
-                                 (json_int_t)rows_int(&m, 0, 3), "group", rows_str(&m, 0, 4)));
+    return group_maps_add(req, resp, &oidc_maps);
 }
 
 bic_err h_oidc_group_maps_delete(bic_req *req, bic_resp *resp)
 {
-    struct map_ctx c = {req, 0, 0};
-    bic_err e = param_id(req, 0, &c.provider_id);
-    if (e == BIC_E_OK) e = param_id(req, 1, &c.map_id);
-    if (e == BIC_E_OK) e = db_tx(req->db, map_delete_tx, &c);
-    if (e != BIC_E_OK) return e;
-    resp->status = 204;
-    return BIC_E_OK;
+    return group_maps_remove(req, resp, &oidc_maps);
 }
 
 /* ---- sign-in ---- */
@@ -909,7 +879,8 @@ static int token_exchange(bic_req *req, const struct provider *p, const oidc_met
                      p->token_auth);
             return -1;
         }
-        if (seal_key(req, SEAL_OIDC, &key) != BIC_E_OK || p->secret_len > OIDC_SECRET_MAX + SEAL_OVERHEAD ||
+        if (seal_key(req, SEAL_OIDC, &key) != BIC_E_OK ||
+            p->secret_len > OIDC_SECRET_MAX + SEAL_OVERHEAD ||
             seal_decrypt(key, secret_aad(req, p->id), p->secret_enc, p->secret_len, secret) < 0) {
             snprintf(why, whylen,
                      "the stored client secret does not open (was [auth] secret_file replaced?); "
@@ -1134,7 +1105,8 @@ static bic_err login_tx(bic_db *db, void *arg)
 {
     struct finish_ctx *c = arg;
     return auth_login_ok(db, c->req, c->resp, c->nheaders, c->user_id, c->username,
-                         json_pack("{s:s, s:s}", "method", "oidc", "provider", c->provider), &c->csrf);
+                         json_pack("{s:s, s:s}", "method", "oidc", "provider", c->provider),
+                         &c->csrf);
 }
 
 static bool username_ok(const char *s)

@@ -245,6 +245,29 @@ static bic_err server_lock(bic_req *req, long long id, bic_rows *s)
     return BIC_E_OK;
 }
 
+/* The end of a change in its transaction: the server's new state becomes the answer. */
+static bic_err server_reread(struct srv_ctx *p)
+{
+    bic_rows s;
+    bic_err e = server_lock(p->req, p->id, &s);
+    if (e != BIC_E_OK) return e;
+    json_decref(p->out); /* from a run that db_tx repeats */
+    p->out = server_recovery_json(p->req, &s);
+    return BIC_E_OK;
+}
+
+/* Runs the change tx on server p->id and answers 200 with its new state. */
+static bic_err server_change(bic_req *req, bic_resp *resp, struct srv_ctx *p, bic_tx_fn tx)
+{
+    bic_err e = db_tx(req->db, tx, p);
+    if (e != BIC_E_OK) {
+        json_decref(p->out);
+        return e;
+    }
+    resp_json(req, resp, 200, p->out);
+    return BIC_E_OK;
+}
+
 static bic_err bmc_tx(bic_db *db, void *arg)
 {
     struct srv_ctx *p = arg;
@@ -289,25 +312,28 @@ static bic_err bmc_tx(bic_db *db, void *arg)
                               user, "password_changed", sealed != NULL || (pw && clear_pw),
                               "ca_changed", cav != NULL || (ca && clear_ca)));
     if (e != BIC_E_OK) return e;
-    e = server_lock(req, p->id, &s);
-    if (e == BIC_E_OK) p->out = server_recovery_json(req, &s);
-    return e;
+    return server_reread(p);
 }
 
 bic_err h_server_bmc_put(bic_req *req, bic_resp *resp)
 {
     struct srv_ctx p = {.req = req};
     bic_err e = param_id(req, 0, &p.id);
-    if (e == BIC_E_OK) e = db_tx(req->db, bmc_tx, &p);
-    if (e != BIC_E_OK) {
-        json_decref(p.out);
-        return e;
-    }
-    resp_json(req, resp, 200, p.out);
-    return BIC_E_OK;
+    return e == BIC_E_OK ? server_change(req, resp, &p, bmc_tx) : e;
 }
 
 /* ---- the admin's decisions ---- */
+
+/* The end of a decision on server p->id (its locked row in s), in its transaction: recorded as
+ * action for why (what names it in the log), then the server's new state becomes the answer. */
+static bic_err decision_done(struct srv_ctx *p, const bic_rows *s, const char *action,
+                             const char *what, const char *why)
+{
+    bic_err e = recovery_record(p->req, rows_int(s, 0, 1), action, p->id, 0, NULL, 0, "done", false,
+                                why, NULL);
+    if (e != BIC_E_OK) return fail(p->req, e, "cannot record the %s", what);
+    return server_reread(p);
+}
 
 static bic_err confirm_tx(bic_db *db, void *arg)
 {
@@ -330,12 +356,7 @@ static bic_err confirm_tx(bic_db *db, void *arg)
     e = DB_EXEC(db, req->arena, STMT_rec_fenced, NULL, P_STR(why), P_STR("admin"), P_INT(p->id),
                 P_STR("none,suspect,fencing,unfenceable"));
     if (e != BIC_E_OK) return fail(req, e, "server update failed");
-    e = recovery_record(req, rows_int(&s, 0, 1), "fence", p->id, 0, NULL, 0, "done", false, why,
-                        NULL);
-    if (e != BIC_E_OK) return fail(req, e, "cannot record the confirmation");
-    e = server_lock(req, p->id, &s);
-    if (e == BIC_E_OK) p->out = server_recovery_json(req, &s);
-    return e;
+    return decision_done(p, &s, "fence", "confirmation", why);
 }
 
 bic_err h_server_fence_confirm(bic_req *req, bic_resp *resp)
@@ -346,13 +367,7 @@ bic_err h_server_fence_confirm(bic_req *req, bic_resp *resp)
     if (!json_get_bool(req->json, "confirm", false))
         return fail(req, BIC_E_VALIDATION,
                     "confirm must be true: you confirm that the server is powered off");
-    e = db_tx(req->db, confirm_tx, &p);
-    if (e != BIC_E_OK) {
-        json_decref(p.out);
-        return e;
-    }
-    resp_json(req, resp, 200, p.out);
-    return BIC_E_OK;
+    return server_change(req, resp, &p, confirm_tx);
 }
 
 static bic_err clear_tx(bic_db *db, void *arg)
@@ -374,23 +389,12 @@ static bic_err clear_tx(bic_db *db, void *arg)
         arena_printf(req->arena, "%s was %s; cleared by %s", host, rs, req->who.username);
     e = DB_EXEC(db, req->arena, STMT_rec_clear, NULL, P_STR(why), P_INT(p->id));
     if (e != BIC_E_OK) return fail(req, e, "server update failed");
-    e = recovery_record(req, rows_int(&s, 0, 1), "clear", p->id, 0, NULL, 0, "done", false, why,
-                        NULL);
-    if (e != BIC_E_OK) return fail(req, e, "cannot record the clearing");
-    e = server_lock(req, p->id, &s);
-    if (e == BIC_E_OK) p->out = server_recovery_json(req, &s);
-    return e;
+    return decision_done(p, &s, "clear", "clearing", why);
 }
 
 bic_err h_server_recovery_clear(bic_req *req, bic_resp *resp)
 {
     struct srv_ctx p = {.req = req};
     bic_err e = param_id(req, 0, &p.id);
-    if (e == BIC_E_OK) e = db_tx(req->db, clear_tx, &p);
-    if (e != BIC_E_OK) {
-        json_decref(p.out);
-        return e;
-    }
-    resp_json(req, resp, 200, p.out);
-    return BIC_E_OK;
+    return e == BIC_E_OK ? server_change(req, resp, &p, clear_tx) : e;
 }

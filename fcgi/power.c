@@ -689,27 +689,35 @@ static void module_pass(struct pw *c, long long module_id)
     }
 }
 
-void power_tick(bic_db *db, bic_arena *a, const bic_config *cfg)
+bool power_loop_begin(power_loop *l, long long tick_ms, bic_req *req, bic_db *db, bic_arena *a,
+                      const bic_config *cfg)
 {
-    static struct timespec last, last_prune;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long long ms = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
-    if (last.tv_sec && ms < cfg->power_tick_ms) return;
-    last = now;
+    long long ms = (now.tv_sec - l->last.tv_sec) * 1000 + (now.tv_nsec - l->last.tv_nsec) / 1000000;
+    if (l->last.tv_sec && ms < tick_ms) return false;
+    l->last = now;
+    memset(req, 0, sizeof(*req));
+    req->db = db;
+    req->arena = a;
+    req->cfg = cfg;
+    req->remote_addr = "";
+    snprintf(req->request_id, sizeof(req->request_id), "ctl-%s", l->name);
+    if (!l->last_prune.tv_sec || now.tv_sec - l->last_prune.tv_sec >= 3600) {
+        DB_EXEC(db, a, STMT_aa_prune, NULL, P_STR(l->name));
+        l->last_prune = now;
+    }
+    return true;
+}
+
+void power_tick(bic_db *db, bic_arena *a, const bic_config *cfg)
+{
+    static power_loop loop = {"power"};
     struct pw c = {.cfg = cfg};
-    c.req.db = db;
-    c.req.arena = a;
-    c.req.cfg = cfg;
-    c.req.remote_addr = "";
-    snprintf(c.req.request_id, sizeof(c.req.request_id), "ctl-power");
+    if (!power_loop_begin(&loop, cfg->power_tick_ms, &c.req, db, a, cfg)) return;
     if (db_tx(db, transitions_tx, &c) != BIC_E_OK) LOG_WARN(NULL, "power: transitions failed");
     bic_rows mods;
     if (DB_EXEC0(db, a, STMT_power_modules_enabled, &mods) != BIC_E_OK) return;
     for (size_t i = 0; i < mods.nrows; i++)
         module_pass(&c, rows_int(&mods, i, 0));
-    if (!last_prune.tv_sec || now.tv_sec - last_prune.tv_sec >= 3600) {
-        DB_EXEC(db, a, STMT_aa_prune, NULL, P_STR("power"));
-        last_prune = now;
-    }
 }

@@ -89,6 +89,22 @@ bic_err power_record(bic_req *req, long long module_id, const char *loop, const 
                      long long server_id, long long desktop_id, long long target_id,
                      const char *state, bool dry_run, const char *reason, long long *id);
 
+/* The pacing of one automation loop's passes on the controller thread (static storage in the
+ * loop's file, name set, the rest zero). */
+typedef struct power_loop {
+    const char *name; /* "power" or "balance": the loop of its automation_actions */
+    struct timespec last, last_prune;
+} power_loop;
+
+/*
+ * Starts a pass of loop l: false when less than tick_ms went by since its last pass. Else
+ * fills *req (a request-like context on db, a and cfg, with the request id "ctl-<name>" that
+ * audit rows and log lines carry), drops the loop's old automation_actions once an hour, and
+ * returns true.
+ */
+bool power_loop_begin(power_loop *l, long long tick_ms, bic_req *req, bic_db *db, bic_arena *a,
+                      const bic_config *cfg);
+
 /* The leader's pass (at most every [power] tick_ms). */
 void power_tick(bic_db *db, bic_arena *a, const bic_config *cfg);
 

@@ -8,6 +8,7 @@ import * as api from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy } from '/common/ui.js';
 import { formatNumber } from '/common/i18n.js';
 import { pageHead, dataTable, latest } from './lists.js';
+import { groupMapsDialog } from './group-maps.js';
 import './dir-i18n.js';
 
 const ERRORS = {
@@ -387,89 +388,14 @@ export function directoriesPage(page) {
 
   // Group mappings: directory group (DN) -> BIC group.
   function mapsDialog(d) {
-    const list = h('ul', { class: 'member-list', 'data-role': 'group-maps' });
-    const alert = alertBox();
-    const dn = h('input', { type: 'text', name: 'group_dn', maxlength: '1024', autocomplete: 'off', spellcheck: 'false', placeholder: 'cn=vdi-users,ou=groups,dc=example,dc=com' });
-    const group = h('select', { name: 'group_id' });
-    const add = button('dir.maps.add', { variant: 'primary', icon: 'plus', action: 'add-map' });
-    // not a <form>: the dialog's own form holds it
-    const form = h('div', { class: 'members-add' },
-      h('h3', { class: 'section-title', i18n: 'dir.maps.add_title' }),
-      h('div', { class: 'field-row' }, field('dir.maps.dn', dn, { hint: 'dir.maps.dn_hint' }), field('dir.maps.group', group)),
-      add);
-    const noSource = !d.attr_member_of && !d.group_base;
-    dialog({
-      name: 'directory-group-maps', wide: true,
-      title: 'dir.maps.title', titleArgs: { name: d.name },
-      intro: noSource ? 'dir.maps.no_source' : 'dir.maps.intro',
-      body: [alert.el, form, h('div', { class: 'members-current' }, h('h3', { class: 'section-title', i18n: 'dir.maps.current' }), list)],
-      onClose: () => load(),
+    groupMapsDialog({
+      name: 'directory-group-maps', keys: 'dir.maps', titleArgs: { name: d.name },
+      intro: !d.attr_member_of && !d.group_base ? 'dir.maps.no_source' : 'dir.maps.intro',
+      path: '/directories/' + d.id + '/group-maps',
+      input: { name: 'group_dn', maxlength: '1024', placeholder: 'cn=vdi-users,ou=groups,dc=example,dc=com', label: 'dir.maps.dn', hint: 'dir.maps.dn_hint' },
+      label: (m) => m.group_dn, group: (m) => m.group.name,
+      errors: ERRORS, onClose: () => load(),
     });
-
-    async function loadMaps() {
-      try {
-        const [maps, groups] = await Promise.all([api.get('/directories/' + d.id + '/group-maps'), api.get('/groups', { limit: 500 })]);
-        // no group is chosen for the admin: a mapping to the first group in the list by accident is a grant
-        clear(group).append(h('option', { value: '', i18n: 'dir.maps.choose' }),
-          ...(groups.items || []).map((g) => h('option', { value: String(g.id), text: g.name })));
-        clear(list);
-        for (const m of maps.items || []) list.append(mapItem(m));
-        if (!(maps.items || []).length) list.append(h('li', { class: 'member-empty', i18n: 'dir.maps.empty' }));
-      } catch (e) {
-        alert.showError(e);
-      }
-    }
-
-    function mapItem(m) {
-      const rm = h('button', { type: 'button', class: 'btn btn-danger-ghost btn-sm', 'data-action': 'remove-map' },
-        icon('x'), h('span', { i18n: 'dir.maps.remove' }));
-      rm.addEventListener('click', async () => {
-        alert.hide();
-        const done = busy(rm);
-        try {
-          await api.del('/directories/' + d.id + '/group-maps/' + m.id);
-        } catch (e) {
-          done();
-          alert.showError(e);
-          return;
-        }
-        toast('dir.maps.removed');
-        loadMaps();
-      });
-      return h('li', { class: 'member-item', 'data-map': m.group_dn },
-        h('span', { class: 'user-cell-text' },
-          h('span', { class: 'user-cell-name', text: m.group_dn }),
-          h('span', { class: 'user-cell-sub' }, icon('arrowRight'), ' ', h('span', { text: m.group.name }))),
-        rm);
-    }
-
-    dn.addEventListener('keydown', (ev) => {
-      if (ev.key !== 'Enter') return;
-      ev.preventDefault();
-      add.click();
-    });
-    add.addEventListener('click', async () => {
-      alert.hide();
-      if (!dn.value.trim() || !group.value) {
-        alert.show('dir.maps.error.missing');
-        dn.focus();
-        return;
-      }
-      const done = busy(add);
-      try {
-        await api.post('/directories/' + d.id + '/group-maps', { group_dn: dn.value.trim(), group_id: Number(group.value) });
-      } catch (e) {
-        alert.showError(e, ERRORS);
-        return;
-      } finally {
-        done();
-      }
-      dn.value = '';
-      toast('dir.maps.added');
-      loadMaps();
-    });
-    loadMaps();
-    dn.focus();
   }
 
   load();

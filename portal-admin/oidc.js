@@ -5,6 +5,7 @@
 import * as api from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy } from '/common/ui.js';
 import { pageHead, dataTable, latest } from './lists.js';
+import { groupMapsDialog } from './group-maps.js';
 import './oidc-i18n.js';
 
 const ERRORS = {
@@ -212,88 +213,14 @@ export function oidcPage(page) {
 
   // Group mappings: claim value -> group.
   function mapsDialog(p) {
-    const list = h('ul', { class: 'member-list', 'data-role': 'group-maps' });
-    const alert = alertBox();
-    const value = h('input', { type: 'text', name: 'claim_value', maxlength: '255', autocomplete: 'off', spellcheck: 'false' });
-    const group = h('select', { name: 'group_id' });
-    const add = button('oidc.maps.add', { variant: 'primary', icon: 'plus', action: 'add-map' });
-    // not a <form>: the dialog's own form holds it
-    const form = h('div', { class: 'members-add' },
-      h('h3', { class: 'section-title', i18n: 'oidc.maps.add_title' }),
-      h('div', { class: 'field-row' }, field('oidc.maps.value', value, { hint: 'oidc.maps.value_hint' }), field('oidc.maps.group', group)),
-      add);
-    dialog({
-      name: 'group-maps', wide: true,
-      title: 'oidc.maps.title', titleArgs: { name: p.display_name || p.name },
+    groupMapsDialog({
+      name: 'group-maps', keys: 'oidc.maps', titleArgs: { name: p.display_name || p.name },
       intro: p.groups_claim ? 'oidc.maps.intro' : 'oidc.maps.no_claim', introArgs: { claim: p.groups_claim },
-      body: [alert.el, form, h('div', { class: 'members-current' }, h('h3', { class: 'section-title', i18n: 'oidc.maps.current' }), list)],
-      onClose: () => load(),
+      path: '/oidc-providers/' + p.id + '/group-maps',
+      input: { name: 'claim_value', maxlength: '255', label: 'oidc.maps.value', hint: 'oidc.maps.value_hint' },
+      label: (m) => m.claim_value, group: (m) => m.group_name,
+      errors: ERRORS, onClose: () => load(),
     });
-
-    async function loadMaps() {
-      try {
-        const [maps, groups] = await Promise.all([api.get('/oidc-providers/' + p.id + '/group-maps'), api.get('/groups', { limit: 500 })]);
-        // no group is chosen for the admin: a mapping to the first group in the list by accident is a grant
-        clear(group).append(h('option', { value: '', i18n: 'oidc.maps.choose' }),
-          ...(groups.items || []).map((g) => h('option', { value: String(g.id), text: g.name })));
-        clear(list);
-        for (const m of maps.items || []) list.append(mapItem(m));
-        if (!(maps.items || []).length) list.append(h('li', { class: 'member-empty', i18n: 'oidc.maps.empty' }));
-      } catch (e) {
-        alert.showError(e);
-      }
-    }
-
-    function mapItem(m) {
-      const rm = h('button', { type: 'button', class: 'btn btn-danger-ghost btn-sm', 'data-action': 'remove-map' },
-        icon('x'), h('span', { i18n: 'oidc.maps.remove' }));
-      rm.addEventListener('click', async () => {
-        alert.hide();
-        const done = busy(rm);
-        try {
-          await api.del('/oidc-providers/' + p.id + '/group-maps/' + m.id);
-        } catch (e) {
-          done();
-          alert.showError(e);
-          return;
-        }
-        toast('oidc.maps.removed');
-        loadMaps();
-      });
-      return h('li', { class: 'member-item', 'data-map': m.claim_value },
-        h('span', { class: 'user-cell-text' },
-          h('span', { class: 'user-cell-name', text: m.claim_value }),
-          h('span', { class: 'user-cell-sub' }, icon('arrowRight'), ' ', h('span', { text: m.group_name }))),
-        rm);
-    }
-
-    value.addEventListener('keydown', (ev) => {
-      if (ev.key !== 'Enter') return;
-      ev.preventDefault();
-      add.click();
-    });
-    add.addEventListener('click', async () => {
-      alert.hide();
-      if (!value.value.trim() || !group.value) {
-        alert.show('oidc.maps.error.missing');
-        value.focus();
-        return;
-      }
-      const done = busy(add);
-      try {
-        await api.post('/oidc-providers/' + p.id + '/group-maps', { claim_value: value.value.trim(), group_id: Number(group.value) });
-      } catch (e) {
-        alert.showError(e, ERRORS);
-        return;
-      } finally {
-        done();
-      }
-      value.value = '';
-      toast('oidc.maps.added');
-      loadMaps();
-    });
-    loadMaps();
-    value.focus();
   }
 
   load();
