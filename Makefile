@@ -169,3 +169,14 @@ iso: deb ## build the installer ISO (BIOS+UEFI) into build/appliance/ (root; ~3 
 
 test-appliance: ## build the ISO, install it unattended in a QEMU VM, boot it and check it (~9 min)
 	@python3 tests/appliance/test_appliance.py
+
+# ---- thin client (issue 13) ----
+# A Debian live image that boots into Chromium (kiosk, under cage) on a CCC's user portal:
+# ISO/USB and PXE files in build/thin-client/ (docs/thin-client.md).
+.PHONY: thin-client test-thin-client
+
+thin-client: ## build the thin client ISO and PXE files into build/thin-client/ (root; ~8 min, seconds when cached)
+	@bash appliance/thin-client/build.sh
+
+test-thin-client: all ## boot the thin client in QEMU against a local stack; screenshots show portal / unreachable
+	@python3 tests/thin/test_thin_client.py

@@ -11,6 +11,9 @@ Layers, in order:
   appliance  ISO build, unattended QEMU install and boot, package purge/reinstall
            (tests/appliance/; skipped without root or tools, or with BIC_SKIP_APPLIANCE=1)
   fault    Jepsen-style fault tests in tests/fault/, each with its own stack
+  thin     the thin client image booted in QEMU against a local stack (tests/thin/; skipped
+           without root or tools). NOT in the default layers yet: one boot in four under a
+           loaded host stayed on a white page (issue 13); run it with BIC_TEST_LAYERS=thin
 
 Ends with:  N passed, N failed, N skipped
 Exit status 0 only when nothing failed.
@@ -223,6 +226,22 @@ def run_appliance():
         record("failed", "appliance: crashed or printed no results", out[-3000:])
 
 
+def run_thin():
+    """Issue 13: builds the thin client and boots it in QEMU against a local stack; screenshots
+    must show the portal's login page, and the unreachable page for a wrong address
+    (tests/thin/test_thin_client.py; docs/thin-client.md). Prints TAP; skips itself, with the
+    reason, when BIC_SKIP_THIN=1, without root or without its tools."""
+    print("thin client (image build, boots in QEMU to the portal)", flush=True)
+    t = os.path.join(HERE, "thin", "test_thin_client.py")
+    try:
+        r = subprocess.run([sys.executable, t], capture_output=True, text=True, cwd=REPO, timeout=60 * 60)
+        out = r.stdout + r.stderr
+    except subprocess.TimeoutExpired as e:
+        r, out = None, "timed out after 60 min\n%s" % (e.stdout or "")
+    if parse_tap("thin", out) == 0 or (r is not None and r.returncode != 0 and "not ok" not in out):
+        record("failed", "thin: crashed or printed no results", out[-3000:])
+
+
 def run_fuzz():
     """Issue 12: a smoke of every libFuzzer target in tests/fuzz/ (one test each): builds them
     with `make fuzz-build` (clang) and runs each for BIC_FUZZ_SECONDS (default 10) from its
@@ -317,6 +336,8 @@ def main():
         run_appliance()
     if "fault" in layers:
         run_fault(pattern)
+    if "thin" in layers:
+        run_thin()
     if failures:
         print("\nFailures:")
         for name, detail in failures:
