@@ -107,7 +107,7 @@ clean:
 	rm -rf build
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+	@grep -hE '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 12
 
 -include $(shell find build \( -path build/appliance -o -path build/thin-client \) -prune -o -type f -name '*.d' -print 2>/dev/null)
 
