@@ -15,7 +15,7 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Ifcgi -DBIC_GIT_REV='"$(GIT_REV)"' -MMD -MP
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-FCGI_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+FCGI_SRC  := $(filter-out fcgi/main.c fcgi/consoled.c,$(wildcard fcgi/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
@@ -32,7 +32,7 @@ INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(T)/integration/%)
 
 .PHONY: all deps test test-build unit up down status bench docs fmt clean help
 
-all: $(B)/bicd $(B)/bic-agent ## build bicd and bic-agent (release)
+all: $(B)/bicd $(B)/bic-agent $(B)/bic-consoled ## build bicd, bic-consoled and bic-agent (release)
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -50,6 +50,15 @@ $(T)/%.o: %.c
 $(B)/bicd: $(FCGI_OBJ) $(B)/fcgi/main.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(BICD_LIBS) -lpthread
+
+# the console relay: the frame reader is in FCGI_OBJ (unit-tested there), only its main is apart
+$(B)/bic-consoled: $(B)/fcgi/wsrelay.o $(B)/fcgi/consoled.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^
+
+$(T)/bic-consoled: $(T)/fcgi/wsrelay.o $(T)/fcgi/consoled.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SAN) -o $@ $^
 
 $(B)/bic-agent: $(AGENT_OBJ) $(B)/agent/main.o
 	@$(if $(Q),echo "  LD      $@")
@@ -76,7 +85,7 @@ $(T)/integration/%: tests/integration/%.c $(TFCGI_OBJ)
 deps: ## install every Debian and npm package needed to build, run and test
 	@bash appliance/deps.sh
 
-test-build: $(T)/bicd $(T)/bic-agent $(B)/bicd $(B)/bic-agent $(UNIT_BIN) $(INTEG_BIN)
+test-build: $(T)/bicd $(T)/bic-agent $(T)/bic-consoled $(B)/bicd $(B)/bic-agent $(B)/bic-consoled $(UNIT_BIN) $(INTEG_BIN)
 
 unit: $(UNIT_BIN) ## build and run the C unit tests only
 	@for t in $(UNIT_BIN); do $$t || exit 1; done

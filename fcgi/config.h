@@ -15,6 +15,8 @@
     X(server, socket, STR, "/run/bic/bicd.sock")                                                   \
     X(server, socket_mode, INT, 0660)                                                              \
     X(server, threads, INT, 4)                                                                     \
+    X(server, agent_socket, STR, "/run/bic/bicd-agent.sock")                                       \
+    X(server, agent_threads, INT, 2)                                                               \
     X(server, backlog, INT, 1024)                                                                  \
     X(server, pidfile, STR, "")                                                                    \
     X(server, public_origin, STR, "")                                                              \

@@ -26,6 +26,8 @@ static bic_err run(bic_req *req, bic_resp *resp)
     char allow[64];
     bic_err why = BIC_E_OK;
     req->method = method_parse(req->method_str);
+    if (req->agent_only && strncmp(req->path ? req->path : "", "/api/v1/agent/", 14) != 0)
+        return fail(req, BIC_E_NOT_FOUND, "the agents' socket serves the agent routes only");
     const bic_route *r =
         route_match(req, req->method, req->path ? req->path : "", &why, allow, sizeof(allow));
     if (!r) {
@@ -36,6 +38,8 @@ static bic_err run(bic_req *req, bic_resp *resp)
         }
         return fail(req, why, "no route for this path");
     }
+    if (req->agent_only && r->role != ROLE_AGENT && r->role != ROLE_ENROLL)
+        return fail(req, BIC_E_NOT_FOUND, "the agents' socket serves the agent routes only");
     req->route = r;
     bool upload = r->fields == fields_upload;
     if (!upload) req->upload_file = NULL; /* only upload routes ever see a stored file */

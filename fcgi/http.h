@@ -82,6 +82,8 @@ typedef struct bic_req {
      * the ticket. Refusals are answered like upload checks (403 + X-BIC-Status/X-BIC-Error).
      */
     const char *console_ticket;
+    /* served on the agents' listener ([server] agent_socket): agent routes only */
+    bool agent_only;
     bic_method method;
     char request_id[40];
     /* from dispatch */

@@ -21,13 +21,21 @@
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t reopen_logs;
-static int listen_fd = -1;
+
+/*
+ * Two listeners: the portals' and API clients' socket, and the agents' socket with its own
+ * workers, so heartbeats and task results never queue behind user requests (issue 12:
+ * heartbeats never lose to load). The agents' listener serves the agent routes only.
+ */
+enum { LISTEN_USER, LISTEN_AGENT, LISTEN_N };
+static int listen_fds[LISTEN_N] = {-1, -1};
 
 static void on_stop(int sig)
 {
     (void)sig;
     stopping = 1;
-    if (listen_fd >= 0) shutdown(listen_fd, SHUT_RDWR); /* wakes every accept() */
+    for (int i = 0; i < LISTEN_N; i++)
+        if (listen_fds[i] >= 0) shutdown(listen_fds[i], SHUT_RDWR); /* wakes every accept() */
 }
 
 static void on_hup(int sig)
@@ -98,11 +106,14 @@ struct worker {
     pthread_t thread;
     const bic_config *cfg;
     int index;
+    int listener; /* LISTEN_USER or LISTEN_AGENT */
 };
 
-static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_arena *arena)
+static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_arena *arena,
+                      bool agent_only)
 {
     bic_req req = {0};
+    req.agent_only = agent_only;
     bic_resp resp = {0};
     clock_gettime(CLOCK_MONOTONIC, &req.started);
     req.fcgx = f;
@@ -158,6 +169,7 @@ static void serve_one(FCGX_Request *f, const bic_config *cfg, bic_db *db, bic_ar
         json_pack("{s:s, s:s?, s:s?, s:i, s:f, s:s?, s:I}", "request_id", req.request_id, "method",
                   req.method_str, "path", req.path, "status", resp.status, "ms", ms, "remote",
                   req.remote_addr, "user", (json_int_t)req.who.user_id);
+    if (line && agent_only) json_object_set_new(line, "listener", json_string("agent"));
     if (line && e != BIC_E_OK) json_object_set_new(line, "error", json_string(bic_err_name(e)));
     if (line) log_access(line);
     metrics_observe(resp.status, ms / 1e3);
@@ -170,7 +182,8 @@ static void *worker_main(void *arg)
     bic_db *db = db_new(w->cfg, w->cfg->database_user, w->cfg->database_password);
     bic_arena *arena = arena_new(16384);
     FCGX_Request f;
-    if (!db || !arena || FCGX_InitRequest(&f, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+    if (!db || !arena ||
+        FCGX_InitRequest(&f, listen_fds[w->listener], FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
         LOG_ERROR(NULL, "worker %d: out of memory", w->index);
         db_free(db);
         arena_free(arena);
@@ -190,7 +203,7 @@ static void *worker_main(void *arg)
             reopen_logs = 0;
             log_reopen();
         }
-        serve_one(&f, w->cfg, db, arena);
+        serve_one(&f, w->cfg, db, arena, w->listener == LISTEN_AGENT);
         FCGX_Finish_r(&f);
         arena_reset(arena);
     }
@@ -200,21 +213,44 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static int open_listener(const char *path, const bic_config *cfg)
+{
+    unlink(path); /* a stale socket from a crash would make bind fail */
+    int fd = FCGX_OpenSocket(path, (int)cfg->server_backlog);
+    if (fd < 0) {
+        LOG_ERROR(NULL, "cannot listen on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, (mode_t)cfg->server_socket_mode) < 0)
+        LOG_WARN(NULL, "chmod %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static int clamp_threads(long long n, int lo)
+{
+    if (n < lo) return lo;
+    return n > 256 ? 256 : (int)n;
+}
+
 int server_run(const bic_config *cfg)
 {
     if (FCGX_Init() != 0) {
         LOG_ERROR(NULL, "FCGX_Init failed");
         return 1;
     }
-    const char *path = cfg->server_socket;
-    unlink(path); /* a stale socket from a crash would make bind fail */
-    listen_fd = FCGX_OpenSocket(path, (int)cfg->server_backlog);
-    if (listen_fd < 0) {
-        LOG_ERROR(NULL, "cannot listen on %s: %s", path, strerror(errno));
+    const char *paths[LISTEN_N] = {cfg->server_socket, cfg->server_agent_socket};
+    bool agents_apart = paths[LISTEN_AGENT] && *paths[LISTEN_AGENT];
+    if (agents_apart && !strcmp(paths[LISTEN_AGENT], paths[LISTEN_USER])) {
+        LOG_ERROR(NULL, "[server] agent_socket must differ from socket (%s)", paths[LISTEN_USER]);
         return 1;
     }
-    if (chmod(path, (mode_t)cfg->server_socket_mode) < 0)
-        LOG_WARN(NULL, "chmod %s: %s", path, strerror(errno));
+    for (int l = 0; l < (agents_apart ? LISTEN_N : 1); l++) {
+        listen_fds[l] = open_listener(paths[l], cfg);
+        if (listen_fds[l] < 0) {
+            if (l) close(listen_fds[0]), unlink(paths[0]);
+            return 1;
+        }
+    }
 
     /* libfcgi installs its own SIGTERM handling in FCGX_Init: replace it. */
     struct sigaction sa = {0};
@@ -228,30 +264,38 @@ int server_run(const bic_config *cfg)
     sigaction(SIGPIPE, &sa, NULL);
 
     dispatch_read_body = read_body;
-    int n = (int)cfg->server_threads;
-    if (n < 1) n = 1;
-    if (n > 256) n = 256;
+    int nuser = clamp_threads(cfg->server_threads, 1);
+    int nagent = agents_apart ? clamp_threads(cfg->server_agent_threads, 1) : 0;
+    int n = nuser + nagent;
     struct worker *workers = calloc((size_t)n, sizeof(*workers));
     if (!workers) return 1;
     for (int i = 0; i < n; i++) {
         workers[i].cfg = cfg;
         workers[i].index = i;
+        workers[i].listener = i < nuser ? LISTEN_USER : LISTEN_AGENT;
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
             LOG_ERROR(NULL, "cannot start worker %d", i);
-            stopping = 1;
-            shutdown(listen_fd, SHUT_RDWR);
+            on_stop(0);
             n = i;
             break;
         }
     }
-    LOG_INFO(NULL, "bicd listening on %s with %d workers", path, n);
+    if (agents_apart)
+        LOG_INFO(NULL, "bicd listening on %s with %d workers, agents on %s with %d workers",
+                 paths[LISTEN_USER], nuser, paths[LISTEN_AGENT], nagent);
+    else
+        LOG_INFO(NULL, "bicd listening on %s with %d workers (agents too)", paths[LISTEN_USER],
+                 nuser);
     controller_start(cfg, &stopping);
     for (int i = 0; i < n; i++)
         pthread_join(workers[i].thread, NULL);
     controller_stop();
     free(workers);
-    close(listen_fd);
-    unlink(path);
+    for (int l = 0; l < LISTEN_N; l++)
+        if (listen_fds[l] >= 0) {
+            close(listen_fds[l]);
+            unlink(paths[l]);
+        }
     LOG_INFO(NULL, "bicd stopped");
     return 0;
 }

@@ -18,7 +18,7 @@ base=$(sed -n 's/^#define BIC_VERSION "\(.*\)"/\1/p' "$REPO/fcgi/version.h")
 VERSION=${BIC_DEB_VERSION:-$base+git$rev}
 ARCH=$(dpkg --print-architecture)
 
-for b in bicd bic-agent; do
+for b in bicd bic-consoled bic-agent; do
     [ -x "$REPO/build/$b" ] || { echo "deb: build/$b is missing (run make)" >&2; exit 1; }
 done
 # only the packages of this build stay in OUT (appliance/iso/build.sh takes the newest)
@@ -71,8 +71,10 @@ strip_into() { # strip_into SRC DEST
 d=$STAGE/bic-ccc
 rm -rf "$d"; mkdir -p "$d/DEBIAN"
 strip_into "$REPO/build/bicd" "$d/usr/sbin/bicd"
+strip_into "$REPO/build/bic-consoled" "$d/usr/sbin/bic-consoled"
 install -D -m 0755 "$HERE/ccc/bic-setup" "$d/usr/lib/bic/bic-setup"
 install -D -m 0644 "$HERE/ccc/bicd.service" "$d/lib/systemd/system/bicd.service"
+install -D -m 0644 "$HERE/ccc/bic-consoled.service" "$d/lib/systemd/system/bic-consoled.service"
 install -D -m 0644 "$HERE/ccc/bic-setup.service" "$d/lib/systemd/system/bic-setup.service"
 mkdir -p "$d/usr/share/bic/sql"
 install -m 0644 "$REPO"/sql/*.sql "$d/usr/share/bic/sql/"
@@ -96,7 +98,8 @@ mkdir -p "$d/etc/nginx/sites-available"
             -e 's|@VAR@/tls/|/etc/bic/tls/|g' \
             -e 's|@LISTEN@:@HTTPS_PORT@|443|g' -e 's|@LISTEN@:@HTTP_PORT@|80|g' \
             -e 's|\$host:@HTTPS_PORT@|$host|g' \
-            -e 's|@BICD_SOCKET@|/run/bic/bicd.sock|g' \
+            -e 's|@BICD_SOCKET@|/run/bic/bicd.sock|g' -e 's|@BICD_AGENT_SOCKET@|/run/bic/bicd-agent.sock|g' \
+            -e 's|@CONSOLED_SOCKET@|/run/bic-console/consoled.sock|g' \
             -e 's|@PORTAL_USER@|/usr/share/bic/portal-user|g' \
             -e 's|@PORTAL_ADMIN@|/usr/share/bic/portal-admin|g' \
             -e 's|@NOVNC@|/usr/share/novnc|g' \
@@ -111,7 +114,7 @@ fi
 install -D -m 0644 "$REPO/README.md" "$d/usr/share/doc/bic-ccc/README.md"
 [ -f "$REPO/docs/install.md" ] && install -m 0644 "$REPO/docs/install.md" "$d/usr/share/doc/bic-ccc/install.md"
 for s in postinst prerm postrm; do install -m 0755 "$HERE/ccc/$s" "$d/DEBIAN/$s"; done
-control "$d" bic-ccc "$(shlibs "$REPO/build/bicd"), nginx, mariadb-server, mariadb-client, openssl, novnc, adduser, init-system-helpers" \
+control "$d" bic-ccc "$(shlibs "$REPO/build/bicd" "$REPO/build/bic-consoled"), nginx, mariadb-server, mariadb-client, openssl, novnc, adduser, init-system-helpers" \
     "BIC virtual desktop infrastructure: control node (CCC)" \
     "bicd (the FastCGI control service), the user and admin web portals, the" \
     "nginx site (HTTPS on 443, HTTP redirected), the database migrations and the" \

@@ -14,9 +14,12 @@ pair is not above the last it accepted, without storing anything of it. Shown he
   - an agent reports and acts only for its own server: another server's desktops in its
     heartbeats, removals and events touch only its own rows, another server's task status is 404,
     and its credential does not work under another server id.
+Agents are served on their own FastCGI socket and workers ([server] agent_socket): that socket
+answers the agent routes only, and nginx sends agents there (AgentsHaveTheirOwnSocket).
 The per-route sweep of agent routes with another server's task and image ids is
 tests/api/test_authz_sweep.py (test_agents_reach_only_their_own_servers_tasks_and_images).
 """
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +29,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bictest import AdminTestCase, AgentProcess, sql_root, unique, wait_until  # noqa: E402
+import fcgi_client  # noqa: E402
 from test_inventory import FakeAgent  # noqa: E402
 from test_agent import Agent  # noqa: E402
 
@@ -198,3 +202,45 @@ class AgentsActOnlyForThemselves(TrustBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AgentsHaveTheirOwnSocket(TrustBase):
+    def socket(self, name):
+        return os.path.join(self.admin.var, "run", name)
+
+    def test_the_agents_socket_serves_agent_routes_only(self):
+        agent_sock = self.socket("bicd-agent.sock")
+        self.assertTrue(os.path.exists(agent_sock), "bicd has no agents' socket")
+        a = self.enrolled()
+        auth = "Bearer %d.%s" % (a.server_id, a.credential)
+        # a portal route on the agents' socket: refused, even with an admin's cookie
+        cookie = "; ".join("%s=%s" % kv for kv in self.admin.cookies.items())
+        for path in ("/api/v1/me", "/api/v1/servers", "/api/v1/auth/login", "/metrics"):
+            with self.subTest(path=path):
+                st, hdrs, body = fcgi_client.request(agent_sock, "GET", path, headers={"Cookie": cookie})
+                self.assertEqual(st, 404, body)
+                self.assertEqual(hdrs.get("content-type"), "application/json")
+                self.assertIn("agent routes only", body.decode())
+        # the same admin route on the portals' socket answers
+        st, _, body = fcgi_client.request(self.socket("bicd.sock"), "GET", "/api/v1/servers",
+                                          headers={"Cookie": cookie})
+        self.assertNotEqual(st, 404, body)
+        # an agent route on the agents' socket: authenticated as ever (no credential: 401; its own: 200)
+        beat = json.dumps({"seq": 1, "full": False, "host": {"cpu_pct": 1.0, "mem_total_mib": 64000,
+                                                             "mem_used_mib": 1000}}).encode()
+        st, _, _ = fcgi_client.request(agent_sock, "POST", "/api/v1/agent/heartbeat", beat)
+        self.assertEqual(st, 401)
+        st, _, body = fcgi_client.request(agent_sock, "POST", "/api/v1/agent/heartbeat", beat,
+                                          headers={"Authorization": auth})
+        self.assertEqual(st, 200, body)
+
+    def test_nginx_sends_agents_to_their_socket(self):
+        a = self.enrolled()
+        before = self.served_by_agent_workers()
+        self.assertEqual(a.heartbeat().status, 200)
+        self.assertTrue(wait_until(lambda: self.served_by_agent_workers() > before, timeout=5),
+                        "the heartbeat did not reach the agents' workers")
+
+    def served_by_agent_workers(self):
+        with open(os.path.join(self.admin.var, "log", "bicd-access.log")) as f:
+            return sum(1 for line in f if '"/api/v1/agent/heartbeat"' in line and '"listener":"agent"' in line)

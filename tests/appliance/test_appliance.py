@@ -12,7 +12,7 @@ Steps, each a TAP line:
   3. boot the installed disk with its port 443 forwarded to a free loopback port
   4. the portals answer over HTTPS with the certificate made at first boot
   5. the admin signs in through the API with the password from the answer file
-  6. over the serial console (root login): nginx, bicd, mariadb, libvirtd and bic-agent are
+  6. over the serial console (root login): nginx, bicd, bic-consoled, mariadb, libvirtd and bic-agent are
      active
   7. the local agent enrolled (first boot): GET /api/v1/servers shows it online
   8. dpkg --purge bic-ccc bic-agent leaves no BIC service or process and no database
@@ -374,18 +374,19 @@ def main():
             # the steady state: the first boot may still be restarting the agent
             deadline = time.monotonic() + 180
             while True:
-                rc, out = con.sh("systemctl is-active nginx bicd mariadb libvirtd bic-agent | paste -sd' '", 60)
+                rc, out = con.sh("systemctl is-active nginx bicd bic-consoled mariadb libvirtd bic-agent"
+                                 " | paste -sd' '", 60)
                 states = out.split()
-                ok = states == ["active"] * 5
+                ok = states == ["active"] * 6
                 if ok or time.monotonic() > deadline:
                     break
                 time.sleep(5)
-            detail = "nginx bicd mariadb libvirtd bic-agent: %s" % out
+            detail = "nginx bicd bic-consoled mariadb libvirtd bic-agent: %s" % out
             if not ok:
                 detail += "\n" + con.sh("systemctl --failed --no-pager; journalctl -b --no-pager -p warning | tail -n 60", 60)[1]
         except (OSError, TimeoutError) as e:
             ok, detail = False, str(e)
-        tap(ok, "nginx, bicd, MariaDB, libvirtd and bic-agent are active", detail if not ok else "")
+        tap(ok, "nginx, bicd, bic-consoled, MariaDB, libvirtd and bic-agent are active", detail if not ok else "")
 
         # 7. the local agent enrolled at first boot (bic-firstboot made its token)
         deadline = time.monotonic() + 240

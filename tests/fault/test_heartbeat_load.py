@@ -35,6 +35,8 @@ POOL = 12
 QUIET_SEC = 15
 LOAD_SEC = float(os.environ.get("BIC_FAULTS_MINUTES", "10")) * 60 if LONG else 60
 THREADS = {"login": 6, "connect": 8, "list": 8}
+# a heartbeat's p99 under load (nginx's request time): a tenth of the interval; measured 19-66 ms
+HEARTBEAT_P99_MS = 1000.0
 
 
 def sql(var, statement):
@@ -261,8 +263,11 @@ class HeartbeatsUnderLoad(unittest.TestCase):
         self.assertEqual(offline, 0, "healthy servers were marked offline under load")
         self.assertEqual(not_online, 0)
         self.assertLess(max(ages["load"] or [0]), 3 * INTERVAL, "a server's last heartbeat left the window")
-        # the load was real: bicd's workers were busy nearly all the time, and heartbeats kept coming
+        # the load was real: bicd's portal workers were busy nearly all the time, and heartbeats kept coming
         self.assertGreater(self.busy, 0.6, "the load did not saturate bicd's workers")
+        # agents have their own socket and workers: a heartbeat does not wait for the portals' queue
+        self.assertLess(jepsen.percentile([ms * 1000 for _, ms in load], 99) or 0, HEARTBEAT_P99_MS,
+                        "heartbeat p99 under load")
         self.assertGreater(sum(sum(ld.status.values()) for ld in loads), 500)
         self.assertGreaterEqual(len(load), SERVERS * int(LOAD_SEC / INTERVAL) * 0.8, "heartbeats went missing")
         self.assertEqual([s for s, _ in load if s >= 300], [], "heartbeats refused under load")
@@ -291,11 +296,11 @@ class HeartbeatsUnderLoad(unittest.TestCase):
                 kind, len(ls), len(v), len(v) / wall, jepsen.percentile(v, 50) or 0, jepsen.percentile(v, 99) or 0,
                 ", ".join("%s: %d" % kv for kv in sorted(st.items(), key=str))))
         threads = int(self.stack.env.get("BIC_THREADS", "4"))
-        busy = sum(ms for _, ms in inside) / 1000.0 / wall / threads
+        busy = sum(ms for p, ms in inside if not p.startswith("/api/v1/agent/")) / 1000.0 / wall / threads
         hb_in = [ms for p, ms in inside if p == "/api/v1/agent/heartbeat"]
-        lines += ["", "bicd workers busy during the load: %.0f %% of %d workers (the sum of request times in bicd's"
-                  " access log over the wall time); a heartbeat inside bicd: p50 %.0f ms, p99 %.0f ms, max %.0f ms"
-                  " (the rest of nginx's time is the wait for a free worker)"
+        lines += ["", "bicd's portal workers busy during the load: %.0f %% of %d workers (the sum of their request"
+                  " times in bicd's access log over the wall time); a heartbeat inside bicd (served by the agents'"
+                  " own workers): p50 %.0f ms, p99 %.0f ms, max %.0f ms"
                   % (100 * busy, threads, jepsen.percentile(hb_in, 50) or 0, jepsen.percentile(hb_in, 99) or 0,
                      max(hb_in or [0]))]
         self.busy = busy
@@ -368,8 +373,8 @@ class Flood:
                      "build/test/bicd or build/test/bic-agent is not built (make test-build)")
 class HeartbeatsAboveTheUserCap(unittest.TestCase):
     """384 admin list requests kept in progress at once (3 x the shipped cap of 128) after a
-    quiet phase. Heartbeats (not counted by the cap) must keep a small p99, the cap must refuse
-    the excess at once, and no server may go offline. About 70 s. (A phase with the cap lifted
+    quiet phase. Heartbeats (not counted by the cap, served by bicd's agents' socket and workers)
+    must keep a small p99, the cap must refuse the excess at once, and no server may go offline. About 70 s. (A phase with the cap lifted
     by an nginx reload, restart_nginx, was tried: the reload did not take effect in time, so the
     uncapped comparison is not part of the test; see docs/reliability.md.)"""
 
@@ -456,6 +461,7 @@ class HeartbeatsAboveTheUserCap(unittest.TestCase):
                  not str(j.get("uri")).startswith("/api/v1/agent/")]
         lat = [float(j["ms"]) * 1000 for j in hb]
         served = [float(j["ms"]) for j in inside if not str(j.get("path", "")).startswith("/api/v1/agent/")]
+        # bicd's portal workers (the agents' own are not counted)
         threads = int(self.stack.env.get("BIC_THREADS", "4"))
         return {"label": label, "wall": wall, "hb": len(hb), "hb_failed": len([j for j in hb if j["status"] >= 300]),
                 "p50": jepsen.percentile(lat, 50) or 0, "p99": jepsen.percentile(lat, 99) or 0, "max": max(lat or [0]),
@@ -463,7 +469,7 @@ class HeartbeatsAboveTheUserCap(unittest.TestCase):
                 "user_429": len([j for j in users if j["status"] == 429]),
                 "user_other": len([j for j in users if j["status"] >= 300 and j["status"] != 429]),
                 "service_ms": sum(served) / len(served) if served else 0,  # bicd logs milliseconds
-                "busy": sum(float(j["ms"]) for j in inside) / 1000.0 / wall / threads}
+                "busy": sum(served) / 1000.0 / wall / threads}
 
     def test_heartbeats_keep_their_latency_above_the_cap(self):
         since = sql(self.stack.var, "SELECT NOW(3)")[0][0]
@@ -473,20 +479,20 @@ class HeartbeatsAboveTheUserCap(unittest.TestCase):
                           % since)[0][0])
         not_online = CAP_SERVERS - len(self.online())
         threads = int(self.stack.env.get("BIC_THREADS", "4"))
-        # the bound the cap gives: a heartbeat waits behind at most cap user requests
+        # what a heartbeat would wait if it shared the portal workers' queue (cap requests ahead)
         bound = self.cap * after["service_ms"] / threads
         rows = ["heartbeats above the user cap: %d servers x 10 domains, heartbeat every %d s; %d requests kept in"
-                " progress from %d addresses; bicd %d workers" % (CAP_SERVERS, INTERVAL, FLOOD_SOURCES * FLOOD_PARALLEL,
+                " progress from %d addresses; bicd %d portal workers (agents have their own)" % (CAP_SERVERS, INTERVAL, FLOOD_SOURCES * FLOOD_PARALLEL,
                                                                   FLOOD_SOURCES, threads), "",
                 "| phase | heartbeats | p50 | p99 | max | user requests (2xx / 429 / other) | mean user request in bicd"
-                " | bicd busy |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                " | portal workers busy |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for p in (quiet, after):
             rows.append("| %s (%.0f s) | %d (%d failed) | %.0f ms | %.0f ms | %.0f ms | %d (%d / %d / %d) | %.1f ms |"
                         " %.0f %% |" % (p["label"], p["wall"], p["hb"], p["hb_failed"], p["p50"], p["p99"], p["max"],
                                         p["users"], p["user_ok"], p["user_429"], p["user_other"], p["service_ms"],
                                         100 * p["busy"]))
-        rows += ["", "the cap's bound on a heartbeat's wait: cap x mean user request / workers = %d x %.1f ms / %d"
-                 " = %.0f ms" % (self.cap, after["service_ms"], threads, bound),
+        rows += ["", "a heartbeat's wait if it shared the portal workers (cap x mean user request / workers):"
+                 " %d x %.1f ms / %d = %.0f ms" % (self.cap, after["service_ms"], threads, bound),
                  "servers marked offline: %d; not online at the end: %d" % (offline, not_online)]
         text = "\n".join(rows) + "\n"
         with open(os.path.join(jepsen.artifacts_dir(), "faults-heartbeats-cap.txt"), "w") as f:
@@ -495,15 +501,15 @@ class HeartbeatsAboveTheUserCap(unittest.TestCase):
         self.assertEqual(offline, 0, "servers were marked offline")
         self.assertEqual(not_online, 0)
         # the flood was far above the cap, and the cap refused the excess at once
+        # (the cap full means 128 requests in progress for 4 portal workers: their queue never
+        # emptied; how busy they were is reported, it depends on how much CPU nginx's refusals took)
         self.assertGreater(after["user_429"], after["user_ok"], "the flood did not go above the cap")
-        self.assertGreater(after["busy"], 0.6, "the flood did not saturate bicd's workers")
         self.assertEqual(after["hb_failed"], 0, "heartbeats refused under the cap")
         self.assertGreaterEqual(after["hb"], CAP_SERVERS * int(CAP_PHASE_SEC / INTERVAL) * 0.8, "heartbeats missing")
-        # with the cap, a heartbeat waits at most for the requests ahead of it; on this 2-core
-        # machine the load generator and nginx's refusals also take CPU from bicd, so the check is
-        # the offline window's third (the measured figures are in the report)
-        self.assertLess(after["p99"], INTERVAL * 1000.0, "heartbeat p99 above a third of the window")
-
+        # heartbeats go to the agents' own socket and workers: they wait for neither the cap's
+        # queue nor the portal workers (before they had their own, the CI machine measured a
+        # p99 of 1,653 ms here; see docs/reliability.md)
+        self.assertLess(after["p99"], HEARTBEAT_P99_MS, "heartbeat p99 above the cap")
 
 if __name__ == "__main__":
     unittest.main()

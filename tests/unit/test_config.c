@@ -69,6 +69,8 @@ static void defaults_apply_without_a_file(void **state)
     assert_string_equal(cfg.server_socket, "/run/bic/bicd.sock");
     assert_int_equal(cfg.server_socket_mode, 0660);
     assert_int_equal(cfg.server_threads, 4);
+    assert_string_equal(cfg.server_agent_socket, "/run/bic/bicd-agent.sock");
+    assert_int_equal(cfg.server_agent_threads, 2);
     assert_int_equal(cfg.database_port, 3306);
     assert_string_equal(cfg.database_socket, "/run/mysqld/mysqld.sock");
     assert_string_equal(cfg.database_name, "bic");
