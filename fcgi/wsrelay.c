@@ -291,7 +291,9 @@ static void conn_free(struct conn *c)
 {
     long long secs = (now_ms() - c->opened_ms) / 1000;
     if (c->state == S_RELAY || c->reason)
-        logj(c->reason && strcmp(c->reason, "closed") ? "warn" : "info",
+        logj(!c->reason || !strcmp(c->reason, "browser_closed") || !strcmp(c->reason, "desktop_closed")
+                 ? "info"
+                 : "warn",
              "\"msg\":\"console closed\",\"target\":\"%s\",\"reason\":\"%s\",\"seconds\":%lld,"
              "\"bytes_to_desktop\":%llu,\"bytes_to_browser\":%llu,\"client_frames\":%llu,"
              "\"largest_client_frame\":%llu",
@@ -481,6 +483,28 @@ static bool finished(struct conn *c)
 }
 
 /*
+ * QEMU's side ended (or failed): close it at once, so that a hung-up socket cannot wake the
+ * loop again, drop what was still on its way there, and end the browser's side once what
+ * came from QEMU is delivered.
+ */
+static void close_upstream(struct conn *c)
+{
+    struct endpoint *ue = &c->ep[SIDE_UPSTREAM];
+    if (ue->fd >= 0) {
+        close(ue->fd);
+        ue->fd = -1;
+        ue->events = 0;
+    }
+    c->u_eof = true;
+    c->c2u_off = c->c2u_len = 0;
+    if (!c->reason) c->reason = "desktop_closed";
+    if (c->u2c_len == c->u2c_off && !c->c_shut) {
+        shutdown(c->ep[SIDE_CLIENT].fd, SHUT_WR);
+        c->c_shut = true;
+    }
+}
+
+/*
  * The close frame is out: shut our sending side and read what the client still had in
  * flight (the rest of a refused frame) before closing. Closing a socket with unread input
  * resets the connection, and the reset can overtake the close frame.
@@ -518,10 +542,15 @@ static void on_client(struct conn *c, uint32_t ev)
         drain(c);
         return;
     }
+    if (ev & (EPOLLERR | EPOLLHUP)) { /* nginx closed both directions: nothing can reach it */
+        c->reason = c->reason ? c->reason : "browser_closed";
+        conn_free(c);
+        return;
+    }
     if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->u2c_len > c->u2c_off) {
         ssize_t n = write(fd, c->u2c + c->u2c_off, c->u2c_len - c->u2c_off);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            c->reason = c->reason ? c->reason : "client_gone";
+            c->reason = c->reason ? c->reason : "browser_gone";
             conn_free(c);
             return;
         }
@@ -544,12 +573,13 @@ static void on_client(struct conn *c, uint32_t ev)
     if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->c_eof && !c->closing && c->c2u_len == 0) {
         ssize_t n = read(fd, c->c2u, BUFSZ);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            c->reason = "client_gone";
+            c->reason = "browser_gone";
             conn_free(c);
             return;
         }
         if (n == 0) {
             c->c_eof = true;
+            if (!c->reason) c->reason = "browser_closed";
             if (!c->u_shut && c->ep[SIDE_UPSTREAM].fd >= 0) {
                 shutdown(c->ep[SIDE_UPSTREAM].fd, SHUT_WR);
                 c->u_shut = true;
@@ -557,7 +587,7 @@ static void on_client(struct conn *c, uint32_t ev)
         } else if (n > 0) {
             size_t ok = ws_reader_feed(&c->cr, c->c2u, (size_t)n);
             c->c2u_off = 0;
-            c->c2u_len = ok;
+            c->c2u_len = c->ep[SIDE_UPSTREAM].fd >= 0 ? ok : 0; /* QEMU's side is gone: dropped */
             if (c->cr.close_code) {
                 refuse_frame(c);
                 return;
@@ -601,20 +631,17 @@ static void on_upstream(struct conn *c, uint32_t ev)
         ssize_t n = read(fd, c->u2c, BUFSZ);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             c->reason = "desktop_gone";
-            conn_free(c);
-            return;
-        }
-        if (n == 0) {
-            c->u_eof = true;
-            if (!c->c_shut) {
-                shutdown(c->ep[SIDE_CLIENT].fd, SHUT_WR);
-                c->c_shut = true;
-            }
+            close_upstream(c);
+        } else if (n == 0) {
+            close_upstream(c);
         } else if (n > 0) {
             scan_upstream(c, c->u2c, (size_t)n);
             c->u2c_off = 0;
             c->u2c_len = (size_t)n;
         }
+    } else if ((ev & (EPOLLHUP | EPOLLERR)) && !c->u_eof) {
+        /* hung up while the browser still has to take what we hold: it is not read again */
+        close_upstream(c);
     }
     if (finished(c)) {
         conn_free(c);

@@ -112,7 +112,7 @@ def read_to_end(s, timeout=10):
 
 
 class ConsoleFrames(AdminTestCase):
-    DESKTOPS = 4
+    DESKTOPS = 5
     ticket = test_console_limits.OpenConsoleLimits.ticket  # (the class itself is not imported: it would run twice)
 
     @classmethod
@@ -200,3 +200,12 @@ class ConsoleFrames(AdminTestCase):
         # nothing of the ticket or the cookies reaches the relay's log
         self.assertNotIn(self.c.cookies.get("bic_session", "no-such-cookie"), self.relay_log())
         self.assertTrue(wait_until(lambda: '"reason":"protocol_error"' in self.relay_log(), timeout=5))
+
+    def test_the_desktop_closing_ends_the_console(self):
+        s, vnc = self.console(4), self.vnc[4]
+        vnc.say(b"last update")
+        vnc.conn.shutdown(socket.SHUT_RDWR)  # QEMU goes away (the domain stopped)
+        data, eof = read_to_end(s)
+        self.assertEqual(data, frame(b"last update", mask=False), "what QEMU sent last was delivered")
+        self.assertTrue(eof, "the console stayed open after the desktop's side ended")
+        self.assertTrue(wait_until(lambda: '"reason":"desktop_closed"' in self.relay_log(), timeout=5))
