@@ -193,6 +193,36 @@ static fence_result redfish_off(const fence_target *t, char *why, size_t len)
     return r;
 }
 
+static int redfish_on(const fence_target *t, char *why, size_t len)
+{
+    char sys[256], path[300];
+    if (redfish_system(t, sys, sizeof(sys), why, len) < 0) return -1;
+    fence_result now = redfish_state(t, sys, why, len);
+    if (now == FENCE_FAILED) return -1;
+    if (now == FENCE_PENDING) { /* PowerState On */
+        snprintf(why, len, "Redfish PowerState is already On");
+        return 0;
+    }
+    struct buf *b = malloc(sizeof(*b));
+    if (!b) {
+        snprintf(why, len, "out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/Actions/ComputerSystem.Reset", sys);
+    long status = 0;
+    int rc = -1;
+    if (http_call(t, path, "{\"ResetType\": \"On\"}", &status, b, why, len) == 0) {
+        if (status >= 200 && status < 300) {
+            rc = 0;
+            snprintf(why, len, "Redfish accepted On (HTTP %ld)", status);
+        } else {
+            snprintf(why, len, "Redfish refused On on %s: HTTP %ld", sys, status);
+        }
+    }
+    free(b);
+    return rc;
+}
+
 static fence_result redfish_check(const fence_target *t, char *why, size_t len)
 {
     char sys[256];
@@ -371,7 +401,22 @@ static fence_result ipmi_off(const fence_target *t, char *why, size_t len)
     return r;
 }
 
+static int ipmi_on(const fence_target *t, char *why, size_t len)
+{
+    static const char *const cmd[] = {"chassis", "power", "on", NULL};
+    char out[512];
+    if (ipmitool(t, cmd, out, sizeof(out), why, len) < 0) return -1;
+    snprintf(why, len, "IPMI accepted power on");
+    return 0;
+}
+
 /* ---- the interface ---- */
+
+int fence_power_on(const fence_target *t, char *why, size_t len)
+{
+    why[0] = '\0';
+    return t->type == FENCE_REDFISH ? redfish_on(t, why, len) : ipmi_on(t, why, len);
+}
 
 fence_result fence_power_off(const fence_target *t, char *why, size_t len)
 {

@@ -1,5 +1,6 @@
 /*
- * fence.h - powering a failed server off through its BMC, for failure recovery (recovery.c).
+ * fence.h - a server's BMC: powering a failed server off, for failure recovery (recovery.c),
+ * and a sleeping one on, for automatic power control (power.c).
  *
  * Redfish: over libcurl, GET /redfish/v1/Systems for the system, POST its
  * Actions/ComputerSystem.Reset {"ResetType": "ForceOff"}, then GET the system until its
@@ -33,6 +34,13 @@ typedef enum {
 
 /* Asks the BMC to power the server off (a hard power-off). FENCE_OFF when it already is. */
 fence_result fence_power_off(const fence_target *t, char *why, size_t len);
+
+/*
+ * Asks the BMC to power the server on (automatic power control's wake, power.c): Redfish
+ * ResetType "On" unless PowerState is already "On"; IPMI `chassis power on`. 0 when the BMC
+ * accepted it or the server is on (why says which), -1 when not (why says why).
+ */
+int fence_power_on(const fence_target *t, char *why, size_t len);
 
 /* Reads the power state: FENCE_OFF, FENCE_PENDING (still on), or FENCE_FAILED. */
 fence_result fence_power_state(const fence_target *t, char *why, size_t len);

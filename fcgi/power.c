@@ -7,7 +7,8 @@
  *     after wake_timeout_s; powering_off -> off once the server went offline, or on when its
  *     host.power_off task failed; off -> on when it heartbeats again (turned on by hand);
  *  2. per enabled module: mark which servers are empty, make the plan (power_plan_make) and
- *     carry it out: wake by WoL (or the BMC, see power_bmc_on), power off through the agent.
+ *     carry it out: wake through the BMC or by Wake-on-LAN (send_wake), power off through the
+ *     agent.
  */
 #include "power.h"
 
@@ -25,6 +26,7 @@
 #include "db.h"
 #include "log.h"
 #include "placement.h"
+#include "recovery.h"
 #include "pools.h"
 
 /* ---- settings ---- */
@@ -651,11 +653,49 @@ static bic_err wake_tx(bic_db *db, void *arg)
     return e;
 }
 
-/* Sends the wake of s (WoL); NULL, or why it could not be sent (arena). */
-static const char *send_wake(bic_arena *a, const power_settings *set, const psrv *s)
+#define BMC_WAKE_MS 5000 /* the longest one BMC call of a wake may take */
+
+/*
+ * Powers s on through its BMC (Redfish "On" / IPMI "chassis power on"); NULL, or why not
+ * (arena). *none is set when s has no BMC configured.
+ */
+static const char *bmc_wake(struct pw *c, const psrv *s, bool *none)
 {
-    if (!strcmp(set->wake_method, "bmc"))
-        return "wake_method is bmc, and no BMC power-on is available for this server";
+    bic_arena *a = c->req.arena;
+    bic_rows r;
+    *none = false;
+    if (DB_EXEC(c->req.db, a, STMT_power_server_bmc, &r, P_INT(s->id)) != BIC_E_OK || !r.nrows)
+        return "its BMC settings could not be read";
+    char why[512] = "";
+    fence_target t;
+    int got = recovery_bmc_target(&c->req, a, s->id, rows_str(&r, 0, 0), rows_str(&r, 0, 1),
+                                  rows_str(&r, 0, 2), rows_str(&r, 0, 3),
+                                  rows_str(&r, 0, 3) ? r.len[3] : 0, rows_str(&r, 0, 4),
+                                  BMC_WAKE_MS, &t, why, sizeof(why));
+    if (got == 1) {
+        *none = true;
+        return "no BMC is configured for it";
+    }
+    if (got < 0) return arena_strdup(a, why);
+    int rc = fence_power_on(&t, why, sizeof(why));
+    recovery_bmc_wipe(&t);
+    if (rc < 0) return arena_printf(a, "the BMC (%s): %s", rows_str(&r, 0, 0), why);
+    LOG_INFO(NULL, "power: BMC power-on of server %lld (%s): %s", s->id, s->hostname, why);
+    return NULL;
+}
+
+/*
+ * Sends the wake of s: wake_method "wol" a Wake-on-LAN packet, "bmc" a BMC power-on, "auto"
+ * the BMC when s has one configured, else Wake-on-LAN. NULL, or why it could not be sent.
+ */
+static const char *send_wake(struct pw *c, const power_settings *set, const psrv *s)
+{
+    bic_arena *a = c->req.arena;
+    if (strcmp(set->wake_method, "wol") != 0) {
+        bool none;
+        const char *why = bmc_wake(c, s, &none);
+        if (!none || !strcmp(set->wake_method, "bmc")) return why;
+    }
     if (!s->mac || !*s->mac) return "no MAC address to send Wake-on-LAN to";
     char err[256];
     if (power_wol_send(s->mac, set->wol_broadcast, set->wol_port, err, sizeof(err)) < 0)
@@ -679,7 +719,7 @@ static void module_pass(struct pw *c, long long module_id)
         c->outcome = NULL;
         bic_err e;
         if (!strcmp(c->step->action, "wake")) {
-            if (!set.dry_run) c->outcome = send_wake(a, &set, c->step->s);
+            if (!set.dry_run) c->outcome = send_wake(c, &set, c->step->s);
             e = db_tx(db, wake_tx, c);
         } else {
             e = db_tx(db, off_tx, c);

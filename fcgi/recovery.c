@@ -465,6 +465,37 @@ static bic_err fence_done_tx(bic_db *db, void *arg)
     return e;
 }
 
+int recovery_bmc_target(bic_req *req, bic_arena *a, long long server_id, const char *type,
+                        const char *address, const char *user, const char *sealed,
+                        size_t sealed_len, const char *ca, long timeout_ms, fence_target *t,
+                        char *why, size_t len)
+{
+    if (!type || !strcmp(type, "none")) return 1;
+    *t = (fence_target){.type = !strcmp(type, "ipmi") ? FENCE_IPMI : FENCE_REDFISH,
+                        .address = address ? address : "",
+                        .user = user ? user : "",
+                        .password = "",
+                        .ca_pem = ca,
+                        .timeout_ms = timeout_ms < FENCE_CALL_MS ? timeout_ms : FENCE_CALL_MS};
+    if (!sealed) return 0;
+    const unsigned char *key;
+    unsigned char *pw = arena_alloc(a, sealed_len + 1);
+    if (sealed_len <= SEAL_OVERHEAD || seal_key(req, SEAL_BMC, &key) != BIC_E_OK ||
+        seal_decrypt(key, arena_printf(a, "server:%lld", server_id), (const unsigned char *)sealed,
+                     sealed_len, pw) < 0) {
+        snprintf(why, len, "the BMC password does not open (was [auth] secret_file replaced? "
+                           "set it again)");
+        return -1;
+    }
+    t->password = (const char *)pw;
+    return 0;
+}
+
+void recovery_bmc_wipe(fence_target *t)
+{
+    if (t->password && *t->password) explicit_bzero((char *)t->password, strlen(t->password));
+}
+
 static void fence_pass(struct rec *c)
 {
     bic_rows r;
@@ -479,40 +510,25 @@ static void fence_pass(struct rec *c)
         if (!rows_int(&r, i, 12) || rows_int(&r, i, 11)) continue; /* disabled, or dry-run */
         const char *type = rows_str(&r, i, 3);
         char why[512] = "";
-        if (!strcmp(type, "none")) {
+        long timeout_ms = rows_int(&r, i, 10) * 1000;
+        fence_target t;
+        int got = recovery_bmc_target(&c->req, c->a, d.id, type, rows_str(&r, i, 4),
+                                      rows_str(&r, i, 5), rows_str(&r, i, 6),
+                                      rows_str(&r, i, 6) ? r.len[i * r.ncols + 6] : 0,
+                                      rows_str(&r, i, 7), timeout_ms, &t, why, sizeof(why));
+        if (got == 1) {
             d.result = FENCE_FAILED;
             d.why = "no BMC is configured (the fallback: an admin confirms)";
             d.method = "none";
-        } else {
-            long timeout_ms = rows_int(&r, i, 10) * 1000;
-            fence_target t = {.type = !strcmp(type, "ipmi") ? FENCE_IPMI : FENCE_REDFISH,
-                              .address = rows_str(&r, i, 4),
-                              .user = rows_str(&r, i, 5),
-                              .password = "",
-                              .ca_pem = rows_str(&r, i, 7),
-                              .timeout_ms =
-                                  timeout_ms < FENCE_CALL_MS ? timeout_ms : FENCE_CALL_MS};
+        } else if (got < 0) {
+            d.result = FENCE_FAILED;
+            d.why = arena_strdup(c->a, why);
             d.method = type;
-            const char *sealed = rows_str(&r, i, 6);
-            unsigned char *pw = NULL;
-            size_t n = sealed ? r.len[i * r.ncols + 6] : 0;
-            if (sealed) {
-                const unsigned char *key;
-                pw = arena_alloc(c->a, n + 1);
-                if (n <= SEAL_OVERHEAD || seal_key(&c->req, SEAL_BMC, &key) != BIC_E_OK ||
-                    seal_decrypt(key, arena_printf(c->a, "server:%lld", d.id),
-                                 (const unsigned char *)sealed, n, pw) < 0) {
-                    d.result = FENCE_FAILED;
-                    d.why = "the BMC password does not open (was [auth] secret_file replaced? "
-                            "set it again)";
-                    db_tx(c->db, fence_done_tx, &d);
-                    continue;
-                }
-                t.password = (const char *)pw;
-            }
+        } else {
+            d.method = type;
             d.result = d.sent ? fence_power_state(&t, why, sizeof(why))
                               : fence_power_off(&t, why, sizeof(why));
-            if (pw) explicit_bzero(pw, n);
+            recovery_bmc_wipe(&t);
             d.why = arena_strdup(c->a, why);
         }
         if (db_tx(c->db, fence_done_tx, &d) != BIC_E_OK)

@@ -17,6 +17,8 @@
 #include "db.h"
 #include "http.h"
 
+#include "fence.h"
+
 struct bic_config;
 struct bic_arena;
 
@@ -32,5 +34,17 @@ void recovery_tick(bic_db *db, struct bic_arena *a, const struct bic_config *cfg
 bic_err recovery_record(bic_req *req, long long module_id, const char *action, long long server_id,
                         long long desktop_id, const char *desktop_uuid, long long target_id,
                         const char *state, bool dry_run, const char *reason, long long *id);
+
+/*
+ * A server's BMC from its columns (bmc_type, bmc_address, bmc_user, bmc_password_sealed of
+ * sealed_len bytes or NULL, bmc_ca_cert or NULL) as a fence_target for fence.c, the password
+ * opened into a: 0; 1 when bmc_type is "none"; -1 when the password does not open (why says
+ * so). Wipe the password after the calls with recovery_bmc_wipe. Also used by power.c's wake.
+ */
+int recovery_bmc_target(bic_req *req, struct bic_arena *a, long long server_id, const char *type,
+                        const char *address, const char *user, const char *sealed,
+                        size_t sealed_len, const char *ca, long timeout_ms, fence_target *t,
+                        char *why, size_t len);
+void recovery_bmc_wipe(fence_target *t);
 
 #endif

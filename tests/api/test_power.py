@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bictest import AdminTestCase, AgentProcess, make_user, unique, wait_until  # noqa: E402
 from test_broker import group_with, signed_in  # noqa: E402
 from test_pools import Fleet, published_image, spec, topology  # noqa: E402
+from fake_bmc import FakeBmc  # noqa: E402
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -273,3 +274,86 @@ class PowerCycle(AdminTestCase):
         self.assertEqual(self.power(busy)["in_use"]["sessions"], 1)
         time.sleep(5)  # inside the peak window the woken servers stay on although empty
         self.assertEqual(len([s for s in servers if self.power(s["id"])["power_state"] == "on"]), 3)
+
+
+@unittest.skipUnless(os.access(AgentProcess.BINARY, os.X_OK), "build/test/bic-agent is not built")
+class WakeThroughTheBmc(PowerCycle):
+    """2 test-driver servers, each with a Redfish BMC the test controls and no Wake-on-LAN MAC:
+    the empty one is powered off, then a scheduled peak wakes it through its BMC (wake_method
+    auto prefers a configured BMC); with wake_method bmc a server without a BMC is not woken,
+    and the action says why."""
+
+    N = 2
+    test_off_hours_then_a_scheduled_peak = None  # PowerCycle's own test (4 servers)
+
+    def setUp(self):
+        self.mac_host = {}
+        super().setUp()
+
+    def test_a_peak_wakes_a_server_through_its_bmc(self):
+        ok = wait_until(lambda: len([s for s in self.servers() if s["state"] == "online"]) == self.N, timeout=30)
+        self.assertTrue(ok, self.fleet.log_text()[-3000:])
+        servers = sorted(self.servers(), key=lambda s: s["id"])
+        bmcs = {}
+        for s in servers:
+            host = s["hostname"]
+
+            def up(host=host):  # the BMC turns the simulated host on
+                try:
+                    os.unlink(os.path.join(self.member_dir(host), "powered-off"))
+                except FileNotFoundError:
+                    pass
+            b = bmcs[s["id"]] = FakeBmc(user="root", password=unique("Bmc-pw"), on_power_on=up).start()
+            self.addCleanup(b.stop)
+            r = self.admin.put("/api/v1/servers/%d/bmc" % s["id"], {"type": "redfish", "address": b.url,
+                                                                    "user": b.user, "password": b.password})
+            self.assertEqual(r.status, 200, r)
+        # off-hours: one of the two empty servers goes off after the hold time
+        self.put_power(enabled=True, dry_run=False, min_on=1, spare_slots=0, empty_hold_s=2, max_parallel=2)
+        ok = wait_until(lambda: len([s for s in servers if self.power(s["id"])["power_state"] == "off"]) == 1,
+                        timeout=60, step=0.5)
+        self.assertTrue(ok, ([self.power(s["id"]) for s in servers], self.actions()))
+        off = [s["id"] for s in servers if self.power(s["id"])["power_state"] == "off"][0]
+        bmcs[off].power = "Off"  # what the real BMC reports once the host shut down
+        self.assertEqual(sum(len(b.resets("On")) for b in bmcs.values()), 0)
+        # a peak needs both: the sleeping one is woken through its BMC, before the peak
+        now = datetime.datetime.now(datetime.timezone.utc)
+        peak = (now + datetime.timedelta(seconds=120)).replace(second=0, microsecond=0)
+        self.put_power(schedule="%s %02d:%02d 2" % (DAYS[peak.weekday()], peak.hour, peak.minute),
+                       peak_lead_s=600, peak_hold_s=600)
+        t0 = time.monotonic()
+        ok = wait_until(lambda: self.power(off)["power_state"] == "on" and self.power(off)["state"] == "online",
+                        timeout=60, step=0.5)
+        self.assertTrue(ok, (self.power(off), self.actions(), bmcs[off].requests[-5:]))
+        print("# power: server woken through its Redfish BMC, online %.1f s after the peak was set"
+              % (time.monotonic() - t0))
+        self.assertEqual(len(bmcs[off].resets("On")), 1, bmcs[off].requests)
+        self.assertTrue(all(r[3] for r in bmcs[off].requests), "every BMC call carried the credentials")
+        self.assertEqual([len(b.resets("On")) for i, b in bmcs.items() if i != off], [0])
+        wakes = [a for a in self.actions() if a["action"] == "wake"]
+        self.assertEqual([(a["server_id"], a["state"]) for a in wakes], [(off, "done")], wakes)
+        self.assertEqual(self.wol.packets, [])
+
+    def test_wake_method_bmc_without_a_bmc_fails_with_the_reason(self):
+        ok = wait_until(lambda: len([s for s in self.servers() if s["state"] == "online"]) == self.N, timeout=30)
+        self.assertTrue(ok, self.fleet.log_text()[-3000:])
+        servers = sorted(self.servers(), key=lambda s: s["id"])
+        self.put_power(enabled=True, dry_run=False, min_on=1, spare_slots=0, empty_hold_s=2, max_parallel=2,
+                       wake_method="bmc", wol_broadcast="127.0.0.1", wol_port=self.wol.port)
+        ok = wait_until(lambda: len([s for s in servers if self.power(s["id"])["power_state"] == "off"]) == 1,
+                        timeout=60, step=0.5)
+        self.assertTrue(ok, ([self.power(s["id"]) for s in servers], self.actions()))
+        off = [s["id"] for s in servers if self.power(s["id"])["power_state"] == "off"][0]
+        self.admin.patch("/api/v1/servers/%d/power" % off, {"wol_mac": "52:54:00:be:01:01"})
+        now = datetime.datetime.now(datetime.timezone.utc)
+        peak = (now + datetime.timedelta(seconds=120)).replace(second=0, microsecond=0)
+        self.put_power(schedule="%s %02d:%02d 2" % (DAYS[peak.weekday()], peak.hour, peak.minute),
+                       peak_lead_s=600, peak_hold_s=600)
+        ok = wait_until(lambda: [a for a in self.actions() if a["action"] == "wake" and a["state"] == "failed"],
+                        timeout=30, step=0.5)
+        self.assertTrue(ok, self.actions())
+        failed = [a for a in self.actions() if a["action"] == "wake"][0]
+        self.assertEqual(failed["server_id"], off)
+        self.assertIn("no BMC is configured", failed["reason"])
+        self.assertEqual(self.wol.packets, [], "wake_method bmc must not fall back to Wake-on-LAN")
+        self.assertEqual(self.power(off)["power_state"], "off")

@@ -3,9 +3,10 @@
 
     bmc = FakeBmc(user="admin", password="pw").start()
     bmc.url             -> "http://127.0.0.1:<port>", the address to give PUT /servers/{id}/bmc
-    bmc.power           -> "On" / "Off"; ForceOff sets it to "Off" in mode "ok"
-    bmc.mode            -> "ok" | "refuse" (ForceOff answers 500) | "stuck" (accepts ForceOff,
-                           stays On) | "down" (every request answers 503)
+    bmc.power           -> "On" / "Off"; ForceOff sets it to "Off" in mode "ok", On to "On"
+                           (and calls on_power_on(), which the test uses to bring its host up)
+    bmc.mode            -> "ok" | "refuse" (ForceOff and On answer 500) | "stuck" (accepts them,
+                           the power stays as it was) | "down" (every request answers 503)
     bmc.requests        -> [(method, path, body, authorised)] as they came
     bmc.stop()
 """
@@ -18,8 +19,9 @@ SYSTEM = "/redfish/v1/Systems/1"
 
 
 class FakeBmc:
-    def __init__(self, user="admin", password="secret", power="On", mode="ok"):
+    def __init__(self, user="admin", password="secret", power="On", mode="ok", on_power_on=None):
         self.user, self.password = user, password
+        self.on_power_on = on_power_on
         self.power, self.mode = power, mode
         self.requests = []
         self.lock = threading.Lock()
@@ -29,9 +31,16 @@ class FakeBmc:
     def url(self):
         return "http://127.0.0.1:%d" % self.server.server_address[1]
 
-    def resets(self):
+    def resets(self, kind=None):
+        """The reset requests received (of one ResetType when kind is given)."""
+        def reset_type(body):
+            try:
+                return json.loads(body).get("ResetType")
+            except (ValueError, AttributeError):
+                return None
         with self.lock:
-            return [r for r in self.requests if r[0] == "POST" and r[1].endswith("ComputerSystem.Reset")]
+            return [r for r in self.requests if r[0] == "POST" and r[1].endswith("ComputerSystem.Reset")
+                    and (kind is None or reset_type(r[2]) == kind)]
 
     def start(self):
         bmc = self
@@ -75,13 +84,15 @@ class FakeBmc:
                         kind = json.loads(body).get("ResetType")
                     except ValueError:
                         kind = None
-                    if kind != "ForceOff":
+                    if kind not in ("ForceOff", "On"):
                         return self.answer(400, {"error": "ResetType"})
                     if mode == "refuse":
                         return self.answer(500, {"error": "refused"})
                     if mode == "ok":
                         with bmc.lock:
-                            bmc.power = "Off"
+                            bmc.power = "Off" if kind == "ForceOff" else "On"
+                        if kind == "On" and bmc.on_power_on:
+                            bmc.on_power_on()
                     return self.answer(204)
                 return self.answer(404, {"error": "not found"})
 
