@@ -1,6 +1,8 @@
 /*
  * h_groups.c - groups, memberships and each group's MFA policy (admin role). Groups are
- * what pool entitlements, the MFA policy and directory group mappings refer to.
+ * what pool entitlements, the MFA policy and directory group mappings refer to. A group may
+ * give its members a role (operator, admin): a member acts with the highest of its own role
+ * and its groups' (EFFECTIVE_ROLE in stmts.def, read on every request).
  */
 #include <string.h>
 
@@ -8,9 +10,12 @@
 #include "handlers.h"
 #include "util.h"
 
+static const char *const group_roles[] = {"operator", "admin", NULL};
+
 const bic_field fields_group[] = {
     {"name", F_STR, true, 1, 64},
     {"description", F_STR, false, 0, 255},
+    {"role", F_STR, false, 1, 8, group_roles, true},
     {0},
 };
 
@@ -22,14 +27,25 @@ const bic_field fields_group_mfa[] = {
 const bic_field fields_group_update[] = {
     {"name", F_STR, false, 1, 64},
     {"description", F_STR, false, 0, 255},
+    {"role", F_STR, false, 1, 8, group_roles, true},
     {0},
 };
 
 static json_t *group_json(const bic_rows *r, size_t i)
 {
-    return json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)rows_int(r, i, 0), "name",
+    const char *role = rows_str(r, i, 4);
+    return json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)rows_int(r, i, 0), "name",
                      rows_str(r, i, 1), "description", rows_str(r, i, 2), "members",
-                     (json_int_t)rows_int(r, i, 3));
+                     (json_int_t)rows_int(r, i, 3), "role",
+                     role ? json_string(role) : json_null());
+}
+
+/* The body's "role": the role, NULL for JSON null, or dflt when the key is absent. */
+static const char *body_role(const bic_req *req, const char *dflt)
+{
+    const json_t *v = json_object_get(req->json, "role");
+    if (!v) return dflt;
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static bic_err load_group(bic_req *req, long long id, bic_rows *rows)
@@ -86,12 +102,15 @@ static bic_err group_create_tx(bic_db *db, void *arg)
     bic_req *req = c->req;
     const char *name = json_get_str(req->json, "name", "");
     const char *desc = json_get_str(req->json, "description", "");
-    bic_err e = DB_EXEC(db, req->arena, STMT_group_insert, NULL, P_STR(name), P_STR(desc));
+    const char *role = body_role(req, NULL);
+    bic_err e = DB_EXEC(db, req->arena, STMT_group_insert, NULL, P_STR(name), P_STR(desc),
+                        P_STR(role));
     if (e == BIC_E_CONFLICT) return fail(req, e, "a group named '%s' already exists", name);
     if (e != BIC_E_OK) return fail(req, e, "cannot create group");
     c->id = (long long)db_insert_id(db);
     return audit_write(req, "group.create", "group", arena_printf(req->arena, "%lld", c->id), true,
-                       json_pack("{s:s, s:s}", "name", name, "description", desc));
+                       json_pack("{s:s, s:s, s:s?}", "name", name, "description", desc, "role",
+                                 role));
 }
 
 bic_err h_groups_create(bic_req *req, bic_resp *resp)
@@ -115,12 +134,16 @@ static bic_err group_update_tx(bic_db *db, void *arg)
     if (e != BIC_E_OK) return e;
     const char *name = json_get_str(req->json, "name", rows_str(&cur, 0, 1));
     const char *desc = json_get_str(req->json, "description", rows_str(&cur, 0, 2));
-    e = DB_EXEC(db, req->arena, STMT_group_update, NULL, P_STR(name), P_STR(desc), P_INT(c->id));
+    const char *role_before = rows_str(&cur, 0, 4);
+    const char *role = body_role(req, role_before);
+    e = DB_EXEC(db, req->arena, STMT_group_update, NULL, P_STR(name), P_STR(desc), P_STR(role),
+                P_INT(c->id));
     if (e == BIC_E_CONFLICT) return fail(req, e, "a group named '%s' already exists", name);
     if (e != BIC_E_OK) return fail(req, e, "cannot update group");
     return audit_write(req, "group.update", "group", req->param[0], true,
-                       json_pack("{s:s, s:s, s:s}", "name_before", rows_str(&cur, 0, 1), "name",
-                                 name, "description", desc));
+                       json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "name_before", rows_str(&cur, 0, 1),
+                                 "name", name, "description", desc, "role_before", role_before,
+                                 "role", role));
 }
 
 bic_err h_groups_update(bic_req *req, bic_resp *resp)

@@ -40,11 +40,11 @@ const bic_field fields_user_password[] = {
 json_t *user_json(bic_req *req, const bic_rows *r, size_t i)
 {
     return json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s}", "id", (json_int_t)rows_int(r, i, 0),
+        "{s:I, s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:s, s:s}", "id", (json_int_t)rows_int(r, i, 0),
         "username", rows_str(r, i, 1), "display_name", rows_str(r, i, 2), "email", rows_str(r, i, 3),
         "role", rows_str(r, i, 4), "disabled", rows_int(r, i, 5) != 0, "last_login_at",
         json_time(req, rows_str(r, i, 6)), "created_at", json_time(req, rows_str(r, i, 7)), "source",
-        rows_str(r, i, 8));
+        rows_str(r, i, 8), "effective_role", rows_str(r, i, 9));
 }
 
 static bool username_ok(const char *s)

@@ -1,9 +1,13 @@
-// Groups: paged list with search, create, rename, delete, the MFA policy (members must use
-// two-step verification), and a members dialog that adds and removes users.
+// Groups: paged list with search, create, rename, delete, the role a group gives its members
+// (operator or administrator; with a directory's or provider's group mapping this maps a
+// directory group to a role), the MFA policy (members must use two-step verification), and a
+// members dialog that adds and removes users.
 import * as api from '/common/api.js';
 import { h, icon, clear, field, dialog, confirmDialog, toast, button, alertBox, busy, setText } from '/common/ui.js';
-import { pageHead, dataTable, Pager, searchBox, latest, loadPage } from './lists.js';
-import { userCell } from './users.js';
+import { pageHead, dataTable, Pager, searchBox, latest, loadPage, select } from './lists.js';
+import { userCell, roleBadge } from './users.js';
+
+const GROUP_ROLES = [['', 'groups.role.none'], ['operator', 'role.operator'], ['admin', 'role.admin']];
 
 const PAGE_SIZE = 20;
 const GROUP_ERRORS = { conflict: 'groups.error.exists' };
@@ -52,6 +56,7 @@ export function groupsPage(page) {
       h('div', { class: 'group-cell' },
         h('span', { class: 'group-icon', 'aria-hidden': 'true' }, icon('group')),
         h('span', { class: 'group-name', text: g.name }),
+        g.role ? h('span', { 'data-role': 'group-role', i18nTitle: 'groups.role.badge_title' }, roleBadge(g.role)) : null,
         mfaRequired.has(g.id) ? h('span', { class: 'badge badge-admin badge-mfa', 'data-role': 'mfa-required', i18nTitle: 'groups.mfa.badge_title' },
           icon('lock'), h('span', { i18n: 'groups.mfa.badge' })) : null),
       g.description ? h('span', { class: 'muted-strong', text: g.description }) : h('span', { class: 'muted', text: '—' }),
@@ -68,6 +73,9 @@ export function groupsPage(page) {
     const name = h('input', { type: 'text', name: 'name', maxlength: '64', autocomplete: 'off', required: true, value: g ? g.name : '' });
     const desc = h('textarea', { name: 'description', maxlength: '255', rows: '3' });
     desc.value = g ? g.description || '' : '';
+    const role = select('role', GROUP_ROLES, 'groups.field.role');
+    role.value = g && g.role ? g.role : '';
+    role.setAttribute('aria-describedby', 'group-role-hint');
     const wasRequired = !!(g && mfaRequired.has(g.id));
     const mfa = h('input', { type: 'checkbox', name: 'mfa_required', checked: wasRequired, 'aria-describedby': 'group-mfa-hint' });
     dialog({
@@ -77,6 +85,8 @@ export function groupsPage(page) {
       submitKey: g ? 'common.save' : 'groups.create.submit',
       errors: GROUP_ERRORS,
       body: [field('groups.field.name', name), field('groups.field.description', desc, { optional: true }),
+        field('groups.field.role', role),
+        h('p', { class: 'field-hint', id: 'group-role-hint', i18n: 'groups.role.hint' }),
         h('div', { class: 'field' },
           h('label', { class: 'checkbox' }, mfa, h('span', { i18n: 'groups.mfa.field' })),
           h('p', { class: 'field-hint', id: 'group-mfa-hint', i18n: 'groups.mfa.hint' }))],
@@ -87,7 +97,7 @@ export function groupsPage(page) {
           name.focus();
           return false;
         }
-        const body = { name: n, description: desc.value.trim() };
+        const body = { name: n, description: desc.value.trim(), role: role.value || null };
         let id;
         if (g) {
           await api.patch('/groups/' + g.id, body);

@@ -91,6 +91,9 @@ export function usersPage(page, ctx) {
       userCell(u, me),
       u.email ? h('span', { class: 'muted-strong', text: u.email }) : h('span', { class: 'muted', text: '—' }),
       h('span', { class: 'role-cell' }, roleBadge(u.role),
+        u.effective_role && u.effective_role !== u.role
+          ? h('span', { class: ['badge', 'badge-admin'], 'data-role': 'effective-role', i18n: 'users.effective_role.' + u.effective_role })
+          : null,
         u.source && u.source !== 'local' ? h('span', { class: ['badge', 'badge-neutral'], 'data-role': 'source', i18n: 'users.source.' + u.source }) : null),
       statusBadge(u.disabled),
       h('span', { class: 'muted', date: u.last_login_at || '' }),

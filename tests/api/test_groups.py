@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E402
 
 GROUPS = "/api/v1/groups"
-GROUP_KEYS = {"id", "name", "description", "members"}
+GROUP_KEYS = {"id", "name", "description", "members", "role"}
 
 
 class GroupsBase(AdminTestCase):
@@ -149,7 +149,7 @@ class OneGroup(GroupsBase):
         url = "%s/%d" % (GROUPS, g["id"])
         r = self.admin.get(url)
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json, {"id": g["id"], "name": g["name"], "description": "desc", "members": 0})
+        self.assertEqual(r.json, {"id": g["id"], "name": g["name"], "description": "desc", "members": 0, "role": None})
         users = [make_user(self.admin)[0] for _ in range(3)]
         for u in users:
             self.assertEqual(self.add(g["id"], u["id"]).status, 204)
@@ -342,3 +342,66 @@ class NonAdmin(GroupsBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GroupRoles(GroupsBase):
+    """A group may give its members a role: a member acts with the highest of its own role and
+    its groups' roles, from the next request on (the role is read with the session each time)."""
+
+    OPERATOR_ROUTE = "/api/v1/servers"   # operator and admin
+    ADMIN_ROUTE = "/api/v1/users"        # admin only
+
+    def test_validation_and_default(self):
+        g = self.make_group()
+        self.assertIsNone(g["role"])
+        for bad in ("root", "user", "", 3, ["admin"]):
+            with self.subTest(role=bad):
+                self.assertJsonError(self.admin.post(GROUPS, {"name": unique("r"), "role": bad}), 422, "validation_failed")
+                self.assertJsonError(self.admin.patch("%s/%d" % (GROUPS, g["id"]), {"role": bad}), 422,
+                                     "validation_failed")
+        self.assertIsNone(self.admin.get("%s/%d" % (GROUPS, g["id"])).json["role"])
+
+    def test_a_groups_role_is_its_members_role_at_once(self):
+        user, pw = make_user(self.admin)
+        c = Client()
+        c.login(user["username"], pw)
+        self.assertJsonError(c.get(self.OPERATOR_ROUTE), 403, "forbidden")
+        g = self.admin.post(GROUPS, {"name": unique("ops"), "role": "operator"}).json
+        self.assertEqual(g["role"], "operator")
+        self.assertEqual(self.add(g["id"], user["id"]).status, 204)
+        # the same session, the next request: operator
+        self.assertEqual(c.get(self.OPERATOR_ROUTE).status, 200)
+        self.assertJsonError(c.get(self.ADMIN_ROUTE), 403, "forbidden")
+        self.assertEqual(c.get("/api/v1/auth/me").json["user"]["role"], "operator")
+        u = self.admin.get("/api/v1/users/%d" % user["id"]).json
+        self.assertEqual((u["role"], u["effective_role"]), ("user", "operator"))
+        # the group made admin: every member is an admin
+        r = self.admin.patch("%s/%d" % (GROUPS, g["id"]), {"role": "admin"})
+        self.assertEqual((r.status, r.json["role"]), (200, "admin"), r)
+        self.assertEqual(c.get(self.ADMIN_ROUTE).status, 200)
+        audit = self.admin.get("/api/v1/audit?action=group.update&target_id=%d" % g["id"]).json["items"]
+        self.assertEqual((audit[0]["summary"]["role_before"], audit[0]["summary"]["role"]), ("operator", "admin"))
+        # a rename keeps the role
+        self.assertEqual(self.admin.patch("%s/%d" % (GROUPS, g["id"]), {"name": unique("ops2")}).json["role"], "admin")
+        # the highest counts: a second group with a lower role changes nothing
+        low = self.admin.post(GROUPS, {"name": unique("low"), "role": "operator"}).json
+        self.add(low["id"], user["id"])
+        self.assertEqual(c.get("/api/v1/auth/me").json["user"]["role"], "admin")
+        # out of the admin group: operator (from the other); role cleared there too: user again
+        self.assertEqual(self.remove(g["id"], user["id"]).status, 204)
+        self.assertJsonError(c.get(self.ADMIN_ROUTE), 403, "forbidden")
+        self.assertEqual(c.get(self.OPERATOR_ROUTE).status, 200)
+        self.assertEqual(self.admin.patch("%s/%d" % (GROUPS, low["id"]), {"role": None}).json["role"], None)
+        self.assertJsonError(c.get(self.OPERATOR_ROUTE), 403, "forbidden")
+        u = self.admin.get("/api/v1/users/%d" % user["id"]).json
+        self.assertEqual((u["role"], u["effective_role"]), ("user", "user"))
+        # a fresh sign-in answers the effective role too
+        self.add(g["id"], user["id"])
+        self.assertEqual(Client().login(user["username"], pw).json["user"]["role"], "admin")
+
+    def test_an_admins_own_role_is_never_lowered(self):
+        admin_user, _ = make_user(self.admin, role="admin")
+        g = self.admin.post(GROUPS, {"name": unique("ops"), "role": "operator"}).json
+        self.add(g["id"], admin_user["id"])
+        u = self.admin.get("/api/v1/users/%d" % admin_user["id"]).json
+        self.assertEqual((u["role"], u["effective_role"]), ("admin", "admin"))

@@ -462,6 +462,25 @@ class Login(LdapCase):
         sync = self.audit(action="directory.user_sync", target_id=u["id"])
         self.assertEqual(sync[0]["summary"]["groups_removed"], [g["name"]])
 
+    def test_a_mapped_group_with_a_role_gives_the_role(self):
+        uid, pw, dn = self.person()
+        gdn = self.d.add_group(unique("helpdesk"), [dn])
+        g = self.admin.post("/api/v1/groups", {"name": unique("helpdesk"), "role": "operator"}).json
+        m = self.admin.post("/api/v1/directories/%d/group-maps" % self.dir["id"], {"group_dn": gdn, "group_id": g["id"]})
+        self.assertEqual(m.status, 201, m)
+        c = Client()
+        self.assertEqual(c.login(uid, pw).json["user"]["role"], "operator")
+        self.assertEqual(c.get("/api/v1/servers").status, 200)
+        self.assertJsonError(c.get("/api/v1/users"), 403, "forbidden")
+        u = self.dir_user(self.dir["id"], uid)
+        self.assertEqual(self.admin.get("/api/v1/users/%d" % u["id"]).json["effective_role"], "operator")
+        # out of the directory group: the next sign-in drops the BIC group, and the role with it
+        self.d.remove_member(gdn, dn)
+        c2 = Client()
+        self.assertEqual(c2.login(uid, pw).json["user"]["role"], "user")
+        self.assertJsonError(c2.get("/api/v1/servers"), 403, "forbidden")
+        self.assertJsonError(c.get("/api/v1/servers"), 403, "forbidden")  # the older session too
+
     def test_a_membership_an_admin_gave_is_kept(self):
         uid, pw, _ = self.person()
         Client().login(uid, pw)

@@ -8,7 +8,7 @@ from bictest import AdminTestCase, Client, make_user, quote, unique  # noqa: E40
 
 USERS = "/api/v1/users"
 USER_KEYS = {"id", "username", "display_name", "email", "role", "disabled", "last_login_at", "created_at",
-             "source"}
+             "source", "effective_role"}
 
 
 def new_password():

@@ -187,12 +187,15 @@ test('groups: create a group, add and remove members', async () => {
     const dlg = page.locator('dialog[data-dialog=create-group]');
     await dlg.locator('input[name=name]').fill(name);
     await dlg.locator('textarea[name=description]').fill('Made by the browser tests');
+    await dlg.locator('select[name=role]').selectOption('operator');
     await dlg.locator('button[type=submit]').click();
     await dlg.waitFor({ state: 'detached' });
     await page.fill('[data-page=groups] input[type=search]', name);
     const row = page.locator(`tr[data-group="${name}"]`);
     await row.waitFor();
     assert.match(await row.textContent(), /0 members/);
+    // the group gives its members the operator role: shown on the row
+    assert.match(await row.locator('[data-role=group-role]').textContent(), /Operator/);
 
     await row.locator('[data-action=members]').click();
     const md = page.locator('dialog[data-dialog=members]');
@@ -205,14 +208,30 @@ test('groups: create a group, add and remove members', async () => {
       await md.locator(`[data-member="${u.username}"]`).waitFor();
     }
     await screenshot(page, 'admin-group-members');
-    const members = await api.get(`/groups/${await row.getAttribute('data-group-id')}/members`);
+    const gid = await row.getAttribute('data-group-id');
+    const members = await api.get(`/groups/${gid}/members`);
     assert.deepEqual(members.items.map((m) => m.username).sort(), [u1.username, u2.username].sort());
+    assert.equal((await api.get(`/groups/${gid}`)).role, 'operator');
+    assert.equal((await api.get(`/users/${u2.id}`)).effective_role, 'operator');
     await md.locator(`[data-member="${u1.username}"] [data-action=remove-member]`).click();
     await md.locator(`[data-member="${u1.username}"]`).waitFor({ state: 'detached' });
     await md.locator('.dialog-foot .btn-secondary').click();
     await md.waitFor({ state: 'detached' });
     await page.waitForFunction((n) => /1 members/.test(document.querySelector(`tr[data-group="${n}"]`)?.textContent || ''), name);
     await screenshot(page, 'admin-groups');
+
+    // the users list says that u2 acts as an operator through a group
+    await page.click('a[data-nav=users]');
+    await page.waitForSelector('[data-page=users] input[type=search]');
+    await page.fill('[data-page=users] input[type=search]', u2.username);
+    const urow = page.locator(`tr[data-user="${u2.username}"]`);
+    await urow.waitFor();
+    assert.match(await urow.locator('[data-role=effective-role]').textContent(), /Operator through a group/);
+    assert.equal(await page.locator(`tr[data-user="${u1.username}"] [data-role=effective-role]`).count(), 0);
+    await page.click('a[data-nav=groups]');
+    await page.waitForSelector('[data-page=groups] input[type=search]');
+    await page.fill('[data-page=groups] input[type=search]', name);
+    await row.waitFor();
 
     // delete it again
     await row.locator('[data-action=delete]').click();
