@@ -71,7 +71,12 @@ test('automation: module picker, power and balancing tabs, settings round-trip, 
     await page.click('[data-tab=log]');
     // the table is in the page either way; with no actions yet it is hidden behind its empty note
     await page.waitForSelector('[data-table=automation-actions]', { state: 'attached' });
-    const shown = await page.locator('[data-table=automation-actions] tbody tr[data-action-id], [data-table=automation-actions] tbody tr').count();
+    // (the table is there before its first page arrives: wait for rows or the empty mark)
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-table=automation-actions]');
+      return t && (t.querySelectorAll('tbody tr').length > 0 || t.classList.contains('is-empty'));
+    }, null, { timeout: 10000 });
+    const shown = await page.locator('[data-table=automation-actions] tbody tr').count();
     const empty = await page.locator('[data-table=automation-actions].is-empty').count();
     assert.ok(shown > 0 || empty === 1, 'the log lists actions or says there are none');
     await screenshot(page, 'automation-log');
