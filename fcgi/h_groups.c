@@ -109,7 +109,7 @@ static bic_err group_create_tx(bic_db *db, void *arg)
     if (e != BIC_E_OK) return fail(req, e, "cannot create group");
     c->id = (long long)db_insert_id(db);
     return audit_write(req, "group.create", "group", arena_printf(req->arena, "%lld", c->id), true,
-                       json_pack("{s:s, s:s, s:s?}", "name", name, "description", desc, "role",
+                       json_pack("{s:s, s:s, s:s*}", "name", name, "description", desc, "role",
                                  role));
 }
 
@@ -141,7 +141,7 @@ static bic_err group_update_tx(bic_db *db, void *arg)
     if (e == BIC_E_CONFLICT) return fail(req, e, "a group named '%s' already exists", name);
     if (e != BIC_E_OK) return fail(req, e, "cannot update group");
     return audit_write(req, "group.update", "group", req->param[0], true,
-                       json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "name_before", rows_str(&cur, 0, 1),
+                       json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "name_before", rows_str(&cur, 0, 1),
                                  "name", name, "description", desc, "role_before", role_before,
                                  "role", role));
 }

@@ -118,6 +118,17 @@ class AdminActions(AuditBase):
         self.assertAdminEntry(e, "group.delete", "group", gid)
         self.assertEqual(e["summary"]["name"], new)
 
+    def test_group_role_change_records_before_and_after(self):
+        r = self.admin.post("/api/v1/groups", {"name": unique("arole"), "role": "operator"})
+        self.assertEqual(r.status, 201, r)
+        gid = r.json["id"]
+        e = self.only(self.entries_for("group", gid), "group.create")
+        self.assertEqual(e["summary"]["role"], "operator")
+        self.assertEqual(self.admin.patch("/api/v1/groups/%d" % gid, {"role": None}).status, 200)
+        e = self.only(self.entries_for("group", gid), "group.update")
+        self.assertEqual(e["summary"]["role_before"], "operator")
+        self.assertNotIn("role", e["summary"])  # no role any more: the key is left out
+
     def test_member_add_and_remove(self):
         r = self.admin.post("/api/v1/groups", {"name": unique("amem")})
         self.assertEqual(r.status, 201, r)
