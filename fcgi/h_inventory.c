@@ -35,7 +35,8 @@ const bic_field fields_module_update[] = {
     {0},
 };
 const bic_field fields_server_update[] = {
-    {"maintenance", F_BOOL, true},
+    {"maintenance", F_BOOL, false},
+    {"max_desktops", F_INT, false, 1, 1000},
     {0},
 };
 const bic_field fields_token[] = {
@@ -407,15 +408,36 @@ static bic_err server_update_tx(bic_db *db, void *arg)
     bic_rows cur;
     bic_err e = load_one(req, db, STMT_server_get, c->id, "server", &cur);
     if (e != BIC_E_OK) return e;
-    bool m = json_get_bool(req->json, "maintenance", false);
+    const json_t *jm = json_object_get(req->json, "maintenance");
+    const json_t *jd = json_object_get(req->json, "max_desktops");
+    if (!jm && !jd)
+        return fail(req, BIC_E_VALIDATION, "give maintenance, max_desktops or both");
+    const char *host = rows_str(&cur, 0, 5);
+    if (jd) {
+        /* the per-server desktop limit (the paper's bServer holds 100); placement, the power
+           controller and balancing take the smallest of it and the per-core and per-NIC rules.
+           Lowering it below what runs there moves nothing: it only stops new placements. */
+        long long before = rows_int(&cur, 0, 15), want = json_integer_value(jd);
+        if (want != before) {
+            e = DB_EXEC(db, req->arena, STMT_server_set_max_desktops, NULL, P_INT(want),
+                        P_INT(c->id));
+            if (e != BIC_E_OK) return fail(req, e, "cannot update server");
+            e = audit_write(req, "server.limit", "server", req->param[0], true,
+                            json_pack("{s:s, s:I, s:I}", "hostname", host, "max_desktops_before",
+                                      (json_int_t)before, "max_desktops", (json_int_t)want));
+            if (e != BIC_E_OK) return e;
+        }
+    }
+    if (!jm) return BIC_E_OK;
+    bool m = json_is_true(jm);
+    if ((rows_int(&cur, 0, 7) != 0) == m) return BIC_E_OK; /* nothing changed */
     e = DB_EXEC(db, req->arena, STMT_server_set_maintenance, NULL, P_INT(m), P_INT(c->id));
     if (e != BIC_E_OK) return fail(req, e, "cannot update server");
-    if ((rows_int(&cur, 0, 7) != 0) == m) return BIC_E_OK; /* nothing changed */
     e = DB_EXEC(db, req->arena, STMT_event_insert, NULL, P_INT(c->id), P_NULL,
                 P_STR(m ? "maintenance_on" : "maintenance_off"), P_STR(req->who.username));
     if (e != BIC_E_OK) return fail(req, e, "cannot record the event");
     return audit_write(req, m ? "server.maintenance_on" : "server.maintenance_off", "server",
-                       req->param[0], true, json_pack("{s:s}", "hostname", rows_str(&cur, 0, 5)));
+                       req->param[0], true, json_pack("{s:s}", "hostname", host));
 }
 
 bic_err h_servers_update(bic_req *req, bic_resp *resp)

@@ -3,7 +3,7 @@
 // virtual functions and the desktop that holds each one, load, capacity, desktops with power
 // actions, its tasks (live until they end), events, maintenance and an inventory refresh.
 import * as api from '/common/api.js';
-import { h, icon, clear, confirmDialog, toast, button, alertBox, setText } from '/common/ui.js';
+import { h, icon, clear, confirmDialog, dialog, field, toast, button, alertBox, setText } from '/common/ui.js';
 import { formatNumber, has, t as tr } from '/common/i18n.js';
 import { pageHead, dataTable, Pager, searchBox, select, latest, loadPage } from './lists.js';
 import {
@@ -375,7 +375,8 @@ function serverPage(page, ctx, id) {
     clear(capBox).append(
       capacityMeter(s.desktops.total, s.capacity),
       h('div', { class: 'cap-rules' }, limitList(info)),
-      h('p', { class: 'field-hint', i18n: 'cap.rules' }));
+      h('p', { class: 'field-hint', i18n: 'cap.rules' }),
+      button('server.limit.change', { variant: 'secondary', icon: 'edit', action: 'desktop-limit', onclick: () => changeLimit() }));
 
     renderNics(s.nics || []);
   }
@@ -554,6 +555,27 @@ function serverPage(page, ctx, id) {
     if (/maintenance/.test(kind)) return 'maint';
     if (/online|enrolled|started|resumed/.test(kind)) return 'ok';
     return 'idle';
+  }
+
+  // ---- the server's desktop limit (PATCH max_desktops) ----
+  function changeLimit() {
+    const input = h('input', { type: 'number', name: 'max_desktops', min: '1', max: '1000', step: '1', required: true, value: String(server.capacity.by_servers) });
+    dialog({
+      name: 'desktop-limit',
+      title: 'server.limit.title',
+      titleArgs: { name: server.hostname },
+      intro: 'server.limit.text',
+      body: [field('server.limit.field', input, { hint: 'server.limit.hint' })],
+      submitKey: 'common.save',
+      onSubmit: async () => {
+        const n = Number(input.value);
+        server = await api.patch('/servers/' + id, { max_desktops: Number.isInteger(n) ? n : input.value });
+        toast('server.limit.done', { name: server.hostname, n: formatNumber(server.capacity.by_servers) });
+        lastFull = 0;
+        poller.now();
+        return true;
+      },
+    });
   }
 
   // ---- maintenance ----

@@ -450,6 +450,28 @@ class Heartbeats(InventoryBase):
         self.assertEqual(len(self.admin.get("/api/v1/audit?action=server.maintenance_on&target_id=%d" % a.server_id).json["items"]), 1)
         self.assertFalse(self.admin.patch("/api/v1/servers/%d" % a.server_id, {"maintenance": False}).json["maintenance"])
 
+    def test_desktop_limit(self):
+        a, _, _ = self.enrolled()
+        a.heartbeat(full=True, desktops=[])
+        path = "/api/v1/servers/%d" % a.server_id
+        self.assertEqual(self.server(a.server_id)["capacity"]["by_servers"], 100)  # the paper's bServer
+        r = self.admin.patch(path, {"max_desktops": 250})
+        self.assertEqual((r.status, r.json["capacity"]["by_servers"], r.json["maintenance"]), (200, 250, False))
+        self.assertEqual(self.server(a.server_id)["capacity"]["by_servers"], 250)
+        au = self.admin.get("/api/v1/audit?action=server.limit&target_id=%d" % a.server_id).json["items"]
+        self.assertEqual(len(au), 1)
+        self.assertEqual((au[0]["summary"]["max_desktops_before"], au[0]["summary"]["max_desktops"]), (100, 250))
+        self.admin.patch(path, {"max_desktops": 250})  # unchanged: no second entry
+        self.assertEqual(len(self.admin.get("/api/v1/audit?action=server.limit&target_id=%d" % a.server_id)
+                             .json["items"]), 1)
+        for bad in ({}, {"max_desktops": 0}, {"max_desktops": 1001}, {"max_desktops": "9"},
+                    {"max_desktops": 10, "maintenance": "yes"}):
+            self.assertJsonError(self.admin.patch(path, bad), 422, "validation_failed")
+        # a bad half leaves the other half undone
+        self.assertEqual(self.server(a.server_id)["capacity"]["by_servers"], 250)
+        r = self.admin.patch(path, {"max_desktops": 80, "maintenance": True})
+        self.assertEqual((r.json["capacity"]["by_servers"], r.json["maintenance"]), (80, True))
+
 
 def verify_ed25519(pub_b64, body, sig_b64):
     """Checks an Ed25519 signature with the openssl command line tool."""

@@ -245,6 +245,21 @@ test('server page: NICs and desktops, maintenance on and off, a power action who
     await page.waitForSelector('.server-head [data-role=maintenance-badge]', { state: 'detached' });
     assert.equal((await api.get('/servers/' + a.serverId)).maintenance, false);
 
+    // the server's desktop limit: 40 is below the per-core rule's 48, so it binds
+    await page.click('[data-action=desktop-limit]');
+    const lim = page.locator('dialog[data-dialog=desktop-limit]');
+    assert.equal(await lim.locator('input[name=max_desktops]').inputValue(), '100');
+    await lim.locator('input[name=max_desktops]').fill('0');
+    await lim.locator('button[type=submit]').click();
+    await lim.locator('.alert').waitFor();
+    assert.match(await lim.locator('.alert').textContent(), /max_desktops/);
+    await lim.locator('input[name=max_desktops]').fill('40');
+    await lim.locator('button[type=submit]').click();
+    await lim.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => document.querySelector('[data-card=capacity] [data-role=capacity]')?.getAttribute('data-capacity') === '40');
+    assert.equal(await cap.locator('.cap-limit').getAttribute('data-binding'), 'servers');
+    assert.equal((await api.get('/servers/' + a.serverId)).capacity.by_servers, 40);
+
     // a power action: confirmed, queued, then failed because the agent cannot be reached
     await drow.locator('[data-action="domain.reboot"]').click();
     assert.match(await confirm.locator('.dialog-title').textContent(), /Reboot desk-1\?/);
