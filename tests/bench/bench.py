@@ -11,8 +11,9 @@ servers and BENCH_FLEET_DESKTOPS (100) desktops each for `bic-agent --fleet`, BE
 (60) of measured wall time, BENCH_PROV_SERVERS (20) servers and BENCH_PROV_DESKTOPS (500)
 desktops for the provisioning bench, BENCH_BROKER_SERVERS (6), BENCH_BROKER_DESKTOPS (200) and
 BENCH_BROKER_SECONDS (10) for the broker bench, BENCH_CONSOLE_ROUNDS (10) console opens on a real
-QEMU desktop, BENCH_ONLY (unset: all) a comma list of sections to run (argon2, logins, lists,
-provisioning, broker, placement, fleet, heartbeats, health). BENCH_PLACE_COUNT (500) SR-IOV
+QEMU desktop, BENCH_RELAY_MIB (256) per stream for the console relay, BENCH_ONLY (unset: all)
+a comma list of sections to run (argon2, logins, lists, provisioning, broker, placement, relay,
+fleet, heartbeats, health). BENCH_PLACE_COUNT (500) SR-IOV
 placements for the placement bench.
 
 Heartbeat ingest is measured twice:
@@ -859,6 +860,145 @@ def console_bench(stack, admin, cafile, var):
                 pass
 
 
+class StreamServer:
+    """Stands in for a desktop's QEMU VNC websocket: answers the upgrade, then sends `total`
+    bytes as unmasked 64 KiB binary frames (a framebuffer stream) and closes; or, when the
+    request asks for "/sink", counts what it receives until the peer closes."""
+
+    FRAME = 65532  # payload: with its 4-byte header, 64 KiB on the wire
+
+    def __init__(self, total):
+        import socket as sk
+        self.total = total
+        self.sock = sk.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self.payload = bytes([0x82, 126, self.FRAME >> 8, self.FRAME & 0xff]) + os.urandom(self.FRAME)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, c):
+        with c:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            if head.startswith(b"GET /sink "):
+                n = 0
+                while True:
+                    chunk = c.recv(1 << 20)
+                    if not chunk:
+                        break
+                    n += len(chunk)
+                self.received.append(n)
+                return
+            sent = 0
+            while sent < self.total:
+                c.sendall(self.payload)
+                sent += len(self.payload)
+
+    def close(self):
+        self.sock.close()
+
+
+def relay_bench(stack, admin, cafile, var):
+    """bic-consoled (the console relay, fcgi/wsrelay.c) against a direct loopback connection, on
+    the same streams: QEMU -> browser 64 KiB frames (the relay follows their headers), one stream
+    and 8 at once; browser -> QEMU small masked frames (key and pointer events, every header
+    checked). The relay is reached on its unix socket, as nginx reaches it, so TLS is not in
+    either figure; the bound is the direct connection's rate with the same Python client."""
+    import socket as sk
+    mib = int(os.environ.get("BENCH_RELAY_MIB", "256"))
+    total = mib << 20
+    srv = StreamServer(total)
+    relay_sock = os.path.join(var, "run", "consoled.sock")
+    pid = bictest.daemon_pid(var, "bic-consoled")
+    if not pid or not os.path.exists(relay_sock):
+        print("  relay bench skipped: bic-consoled is not running", flush=True)
+        return
+
+    def open_stream(via_relay, path="/"):
+        head = "GET %s HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" % path
+        if via_relay:
+            s = sk.socket(sk.AF_UNIX)
+            s.connect(relay_sock)
+            head += "X-BIC-Console-Target: 127.0.0.1:%d\r\n" % srv.port
+        else:
+            s = sk.create_connection(("127.0.0.1", srv.port))
+        s.sendall((head + "\r\n").encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(4096)
+        return s, len(got.partition(b"\r\n\r\n")[2])
+
+    def drain(via_relay, out, i):
+        s, n = open_stream(via_relay)
+        with s:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                n += len(chunk)
+        out[i] = n
+
+    def streams(via_relay, k):
+        out = [0] * k
+        ts = [threading.Thread(target=drain, args=(via_relay, out, i)) for i in range(k)]
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - c0
+        assert all(n >= total for n in out), "a stream ended short: %s of %d" % (out, total)
+        return sum(out) / wall / (1 << 20), cpu / (sum(out) / (1 << 30))
+
+    for k in (1, 8):
+        direct, _ = streams(False, k)
+        relayed, cpu_per_gib = streams(True, k)
+        row("relay: QEMU -> browser, %d stream%s" % (k, "s" if k > 1 else ""), relayed, "MiB/s", direct,
+            "direct loopback TCP, same client",
+            note="bic-consoled %.2f CPU s per GiB" % cpu_per_gib)
+
+    # browser -> QEMU: 2,000,000 masked 14-byte frames (a key event is 8 bytes of RFB)
+    frame = bytes([0x82, 0x80 | 8]) + b"\x01\x02\x03\x04" + bytes(8)
+    count = 2000000
+    burst = frame * 1000
+
+    def send_events(via_relay):
+        before = len(srv.received)
+        s, _ = open_stream(via_relay, "/sink")
+        t0 = time.monotonic()
+        with s:
+            for _ in range(count // 1000):
+                s.sendall(burst)
+            s.shutdown(sk.SHUT_WR)
+            while s.recv(4096):
+                pass
+        assert bictest.wait_until(lambda: len(srv.received) > before, timeout=10), "the sink saw no end"
+        got = srv.received[-1]
+        assert got == count * len(frame), "the sink got %d of %d bytes" % (got, count * len(frame))
+        return count / (time.monotonic() - t0)
+
+    direct = send_events(False)
+    relayed = send_events(True)
+    row("relay: browser -> QEMU input frames", relayed / 1e6, "M frames/s", direct / 1e6,
+        "direct loopback TCP, same client", note="each header checked (mask, opcode, size)")
+    srv.close()
+
+
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or None
 
 
@@ -867,7 +1007,7 @@ def want(section):
 
 
 def main():
-    subprocess.run(["make", "-s", "-C", REPO, "build/bicd", "build/bic-agent"], check=True)
+    subprocess.run(["make", "-s", "-C", REPO, "build/bicd", "build/bic-agent", "build/bic-consoled"], check=True)
     stack = bictest.Stack(bicd=os.path.join(REPO, "build", "bicd"))
     stack.env["BIC_AGENTS_HEARTBEAT_INTERVAL"] = "10"  # the product's default: the fleet follows it
     stack.env["BIC_LOGIN_RATE"] = "100000r/s"
@@ -957,6 +1097,8 @@ def main():
         if want("broker"):
             broker_bench(stack, c, cafile, var)
             console_bench(stack, c, cafile, var)
+        if want("relay"):
+            relay_bench(stack, c, cafile, var)
 
         # --- heartbeat ingest, real agent code: bic-agent --fleet ----------------
         if want("fleet"):
