@@ -531,6 +531,22 @@ static void drain(struct conn *c)
     }
 }
 
+/* Writes what waits in buf[*off, *len) to fd, adding what went out to *count: -1 on a write
+   error, 1 when all of it is out (*off and *len back to 0), 0 while some is left. */
+static int flush_pending(int fd, const unsigned char *buf, size_t *off, size_t *len,
+                         unsigned long long *count)
+{
+    ssize_t n = write(fd, buf + *off, *len - *off);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return -1;
+    if (n > 0) {
+        *off += (size_t)n;
+        *count += (unsigned long long)n;
+    }
+    if (*off < *len) return 0;
+    *off = *len = 0;
+    return 1;
+}
+
 static void on_client(struct conn *c, uint32_t ev)
 {
     int fd = c->ep[SIDE_CLIENT].fd;
@@ -548,18 +564,13 @@ static void on_client(struct conn *c, uint32_t ev)
         return;
     }
     if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->u2c_len > c->u2c_off) {
-        ssize_t n = write(fd, c->u2c + c->u2c_off, c->u2c_len - c->u2c_off);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        int f = flush_pending(fd, c->u2c, &c->u2c_off, &c->u2c_len, &c->down_bytes);
+        if (f < 0) {
             c->reason = c->reason ? c->reason : "browser_gone";
             conn_free(c);
             return;
         }
-        if (n > 0) {
-            c->u2c_off += (size_t)n;
-            c->down_bytes += (unsigned long long)n;
-        }
-        if (c->u2c_off == c->u2c_len) {
-            c->u2c_off = c->u2c_len = 0;
+        if (f > 0) {
             if (c->closing) {
                 start_draining(c);
                 return;
@@ -609,18 +620,13 @@ static void on_upstream(struct conn *c, uint32_t ev)
         return;
     }
     if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && c->c2u_len > c->c2u_off) {
-        ssize_t n = write(fd, c->c2u + c->c2u_off, c->c2u_len - c->c2u_off);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        int f = flush_pending(fd, c->c2u, &c->c2u_off, &c->c2u_len, &c->up_bytes);
+        if (f < 0) {
             c->reason = "desktop_gone";
             conn_free(c);
             return;
         }
-        if (n > 0) {
-            c->c2u_off += (size_t)n;
-            c->up_bytes += (unsigned long long)n;
-        }
-        if (c->c2u_off == c->c2u_len) {
-            c->c2u_off = c->c2u_len = 0;
+        if (f > 0) {
             if (c->c_eof && !c->u_shut) {
                 shutdown(fd, SHUT_WR);
                 c->u_shut = true;

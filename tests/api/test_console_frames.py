@@ -12,15 +12,13 @@ import socket
 import ssl
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bictest import AdminTestCase, Client, make_user, unique, wait_until  # noqa: E402
-from test_inventory import FakeAgent  # noqa: E402
+from bictest import AdminTestCase, wait_until  # noqa: E402
 import test_console_limits  # noqa: E402
-from test_console_limits import FakeVncWebsocket, open_console  # noqa: E402
+from test_console_limits import FakeVncWebsocket, console_fixture, open_console  # noqa: E402
 
 LIMIT = 262144
 
@@ -31,41 +29,14 @@ class RecordingVnc(FakeVncWebsocket):
 
     def __init__(self):
         self.got = bytearray()
-        self.conn = None
-        self.closed = threading.Event()
         super().__init__()
 
-    def one(self, c):
-        with c:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.head = data.partition(b"\r\n\r\n")[0].decode("latin-1")
-            import base64
-            import hashlib
-            key = [ln.split(":", 1)[1].strip() for ln in self.head.split("\r\n")
-                   if ln.lower().startswith("sec-websocket-key:")][0]
-            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-                                                   .encode()).digest()).decode()
-            c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
-            self.conn = c
-            with self.lock:
-                self.open += 1
-            try:
-                while True:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    self.got += chunk
-            except OSError:
-                pass
-            with self.lock:
-                self.open -= 1
-            self.closed.set()
+    def hold(self, c):
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            self.got += chunk
 
     def say(self, payload):
         self.conn.sendall(frame(payload, mask=False))
@@ -118,24 +89,7 @@ class ConsoleFrames(AdminTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        bb = cls.admin.post("/api/v1/building-blocks", {"name": unique("bb")}).json
-        cls.admin.post("/api/v1/building-blocks/%d/modules" % bb["id"], {"name": unique("m")})
-        tok = cls.admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb["id"]}).json["token"]
-        cls.agent = FakeAgent(tok)
-        cls.agent.enroll()
-        cls.vnc = [RecordingVnc() for _ in range(cls.DESKTOPS)]
-        uuids = ["7f000000-0000-4000-8000-%012d" % i for i in range(cls.DESKTOPS)]
-        r = cls.agent.heartbeat(full=True, desktops=[
-            {"uuid": u, "name": unique("fd"), "state": "running", "console_host": "127.0.0.1",
-             "console_port": v.port} for u, v in zip(uuids, cls.vnc)])
-        assert r.status == 200, r
-        by_uuid = {d["uuid"]: d for d in
-                   cls.admin.get("/api/v1/servers/%d/desktops" % cls.agent.server_id).json["items"]}
-        cls.desktops = [by_uuid[u]["id"] for u in uuids]
-        cls.user, pw = make_user(cls.admin)
-        cls.c = Client()
-        cls.c.login(cls.user["username"], pw)
-        cls.sessions = {}
+        console_fixture(cls, RecordingVnc, "7f000000-0000-4000-8000-", "fd", cls.DESKTOPS)
 
     @classmethod
     def tearDownClass(cls):

@@ -25,61 +25,78 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bictest import AdminTestCase, AgentProcess, Client, make_user, sql_root, unique, wait_until  # noqa: E402
+from bictest import AdminTestCase, AgentProcess, Client, LoopbackServer, make_user, read_http_head, sql_root, unique, wait_until  # noqa: E402
 from test_inventory import FakeAgent  # noqa: E402
 from test_agent_trust import sql_value  # noqa: E402
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-class FakeVncWebsocket:
+class FakeVncWebsocket(LoopbackServer):
     """Stands in for QEMU's VNC websocket: answers the upgrade with 101 and holds the connection
-    until the peer closes it. Counts the connections that are open."""
+    until the peer closes it (hold(); subclasses may do more there). Counts the connections that
+    are open; keeps the last request head (head) and connection (conn); closed is set when a
+    connection ends."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.open = 0
         self.lock = threading.Lock()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+        self.head = ""
+        self.conn = None
+        self.closed = threading.Event()
+        super().__init__()
 
     def one(self, c):
         with c:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
+            head, _ = read_http_head(c)
+            if head is None:
+                return
+            self.head = head.decode("latin-1")
             key = ""
-            for line in data.decode("latin-1").split("\r\n"):
+            for line in self.head.split("\r\n"):
                 if line.lower().startswith("sec-websocket-key:"):
                     key = line.split(":", 1)[1].strip()
             accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
             c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: binary\r\n\r\n" % accept).encode())
+            self.conn = c
             with self.lock:
                 self.open += 1
             try:
-                while c.recv(4096):
-                    pass
+                self.hold(c)
             except OSError:
                 pass
             with self.lock:
                 self.open -= 1
+            self.closed.set()
 
-    def close(self):
-        self.sock.close()
+    def hold(self, c):
+        while c.recv(4096):
+            pass
+
+
+def console_fixture(cls, vnc_class, uuid_base, name_prefix, desktops):
+    """For a test class: a building block with a module, an enrolled fake agent (cls.agent) whose
+    heartbeat reports `desktops` running desktops (ids in cls.desktops), each with its console on
+    a vnc_class() stand-in (cls.vnc); a signed-in user (cls.user, client cls.c); cls.sessions."""
+    bb = cls.admin.post("/api/v1/building-blocks", {"name": unique("bb")}).json
+    cls.admin.post("/api/v1/building-blocks/%d/modules" % bb["id"], {"name": unique("m")})
+    tok = cls.admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb["id"]}).json["token"]
+    cls.agent = FakeAgent(tok)
+    cls.agent.enroll()
+    cls.vnc = [vnc_class() for _ in range(desktops)]
+    uuids = [uuid_base + "%012d" % i for i in range(desktops)]
+    r = cls.agent.heartbeat(full=True, desktops=[
+        {"uuid": u, "name": unique(name_prefix), "state": "running", "console_host": "127.0.0.1",
+         "console_port": v.port} for u, v in zip(uuids, cls.vnc)])
+    assert r.status == 200, r
+    by_uuid = {d["uuid"]: d for d in
+               cls.admin.get("/api/v1/servers/%d/desktops" % cls.agent.server_id).json["items"]}
+    cls.desktops = [by_uuid[u]["id"] for u in uuids]
+    cls.user, pw = make_user(cls.admin)
+    cls.c = Client()
+    cls.c.login(cls.user["username"], pw)
+    cls.sessions = {}
 
 
 def open_console(client, path):
@@ -120,27 +137,10 @@ class OpenConsoleLimits(AdminTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        bb = cls.admin.post("/api/v1/building-blocks", {"name": unique("bb")}).json
-        cls.admin.post("/api/v1/building-blocks/%d/modules" % bb["id"], {"name": unique("m")})
-        tok = cls.admin.post("/api/v1/enrollment-tokens", {"building_block_id": bb["id"]}).json["token"]
-        cls.agent = FakeAgent(tok)
-        cls.agent.enroll()
-        cls.vnc = [FakeVncWebsocket() for _ in range(cls.DESKTOPS)]
-        uuids = ["7e000000-0000-4000-8000-%012d" % i for i in range(cls.DESKTOPS)]
-        r = cls.agent.heartbeat(full=True, desktops=[
-            {"uuid": u, "name": unique("cd"), "state": "running", "console_host": "127.0.0.1",
-             "console_port": v.port} for u, v in zip(uuids, cls.vnc)])
-        assert r.status == 200, r
-        by_uuid = {d["uuid"]: d for d in
-                   cls.admin.get("/api/v1/servers/%d/desktops" % cls.agent.server_id).json["items"]}
-        cls.desktops = [by_uuid[u]["id"] for u in uuids]
-        cls.user, pw = make_user(cls.admin)
-        cls.c = Client()
-        cls.c.login(cls.user["username"], pw)
+        console_fixture(cls, FakeVncWebsocket, "7e000000-0000-4000-8000-", "cd", cls.DESKTOPS)
         cls.other, opw = make_user(cls.admin)
         cls.o = Client()
         cls.o.login(cls.other["username"], opw)
-        cls.sessions = {}
         cls.open = []
 
     @classmethod

@@ -860,7 +860,7 @@ def console_bench(stack, admin, cafile, var):
                 pass
 
 
-class StreamServer:
+class StreamServer(bictest.LoopbackServer):
     """Stands in for a desktop's QEMU VNC websocket: answers the upgrade, then sends `total`
     bytes as unmasked 64 KiB binary frames (a framebuffer stream) and closes; or, when the
     request asks for "/sink", counts what it receives until the peer closes."""
@@ -868,32 +868,16 @@ class StreamServer:
     FRAME = 65532  # payload: with its 4-byte header, 64 KiB on the wire
 
     def __init__(self, total):
-        import socket as sk
         self.total = total
-        self.sock = sk.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.received = []
         self.payload = bytes([0x82, 126, self.FRAME >> 8, self.FRAME & 0xff]) + os.urandom(self.FRAME)
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+        super().__init__()
 
     def one(self, c):
         with c:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = c.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head, _ = bictest.read_http_head(c)
+            if head is None:
+                return
             c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
             if head.startswith(b"GET /sink "):
                 n = 0
@@ -908,9 +892,6 @@ class StreamServer:
             while sent < self.total:
                 c.sendall(self.payload)
                 sent += len(self.payload)
-
-    def close(self):
-        self.sock.close()
 
 
 def relay_bench(stack, admin, cafile, var):

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -273,6 +274,45 @@ def record_secrets(var, sent, headers, resp):
     if found:
         with open(os.path.join(var, SECRETS_FILE), "a") as f:
             f.write("".join(x + "\n" for x in found))
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 (a free port) that hands every connection to self.one(sock) in
+    a thread of its own; subclasses write one(). close() stops accepting."""
+
+    def __init__(self, backlog=64):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, c):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+
+def read_http_head(c):
+    """Reads an HTTP request head from socket c: (head, bytes after it), or (None, b"") when the
+    peer closes first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = c.recv(4096)
+        if not chunk:
+            return None, b""
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
 
 
 def wait_until(pred, timeout=10.0, step=0.05):
