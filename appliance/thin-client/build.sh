@@ -53,10 +53,11 @@ step() { printf 'thin-client: [%4ds] %s\n' $((SECONDS - t0)) "$*"; }
 # resolved, cage (a Wayland compositor that shows one full-screen program; it insists on
 # Xwayland, which starts only if an X11 program connects: none does) and Chromium.
 # polkitd lets the kiosk user's cage activate its own logind session (libseat). No Recommends.
-# curl checks that the portal answers; certutil puts the CCC's CA into Chromium's store.
+# curl checks that the portal answers; certutil puts the CCC's CA into Chromium's store; grim
+# lets the session's watchdog look at the screen (/usr/lib/bic-thin/pagecheck).
 PKGS=$(printf '%s\n' linux-image-amd64 live-boot initramfs-tools busybox zstd systemd systemd-sysv \
     systemd-resolved udev dbus libpam-systemd polkitd kmod iproute2 netbase ca-certificates curl \
-    libnss3-tools cage xwayland chromium fonts-dejavu-core fonts-nanum xkb-data | sort -u | paste -sd,)
+    libnss3-tools cage xwayland chromium grim fonts-dejavu-core fonts-nanum xkb-data | sort -u | paste -sd,)
 # bump when the build changes what the root file system contains
 FORMAT=1
 key=$( { echo "$PKGS"; echo "$MIRROR"; echo "$FORMAT"; cat "$HERE/customize.sh";

@@ -9,7 +9,7 @@ OUTDIR=${BIC_THIN_BASE:?}
 ch() { chroot "$R" "$@"; }
 
 cp -a --no-preserve=ownership "$HERE/rootfs/." "$R/"
-chmod 0755 "$R/usr/lib/bic-thin/config" "$R/usr/lib/bic-thin/session"
+chmod 0755 "$R/usr/lib/bic-thin/config" "$R/usr/lib/bic-thin/session" "$R/usr/lib/bic-thin/pagecheck"
 
 # the kiosk user: no password, no shell; cage gets the devices through its logind session
 ch useradd --create-home --shell /usr/sbin/nologin --groups video,render,input kiosk

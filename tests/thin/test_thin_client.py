@@ -22,6 +22,10 @@ Steps, each a TAP line:
   8. the terminal retries: once the address answers (the test starts a TCP relay to the
      stack there), the portal's login page replaces the unreachable page
   9. the browser is restarted when it exits (killed over the debug shell)
+ 10. the browser is restarted when it hangs: all its processes are stopped (SIGSTOP over the
+     debug shell), the session's watchdog (Chromium's DevTools list on the loopback interface
+     and a look at the screen, /usr/lib/bic-thin/pagecheck) notices and restarts it, and the
+     login page comes back; no stopped process is left behind
 Screens are kept as PNG in build/thin-client/test/ (look at them). The serial console, with
 the host's timestamps, is in the same place; systemd-analyze of boot 2 is printed as comments.
 
@@ -549,6 +553,29 @@ def main():
         tap(bool(restarted and t_back), "the browser is restarted after it is killed (%s)" %
             ("login page again after %.0fs" % (t_back - restarted[0]) if restarted and t_back else "no"),
             "" if restarted and t_back else tail(vm))
+
+        # 10. the watchdog: a browser that hangs (all its processes stopped, so it neither exits
+        # nor answers) is restarted, and the page comes back
+        with vm.lock:
+            mark = len(vm.lines)
+        shown = vm.wait_serial(r"bic-thin: .*page shown", 120, since=0)
+        vm.run("pkill -STOP -x chromium; sleep 1; ps -o stat= -C chromium | sort | uniq -c", 60)
+        t_stop = vm.elapsed()
+        caught = vm.wait_serial(r"bic-thin: .*watchdog: .*restarting chromium", 240, since=mark)
+        with vm.lock:
+            mark = len(vm.lines)
+        # the frozen browser's last frame stays on screen: wait for the new one's page first
+        again = vm.wait_serial(r"bic-thin: .*page shown", 300, since=mark) if caught else None
+        t_again, f = vm.wait_screen(is_login, 60, "boot2-watchdog") if again else (None, None)
+        left = vm.run("echo STOPPED=$(ps -o stat= -C chromium | grep -c T)", 60) if t_again else None
+        left = re.search(r"STOPPED=(\d+)", left or "")
+        left = int(left.group(1)) if left else None
+        tap(bool(shown and caught and t_again and left == 0),
+            "a hung browser is restarted by the watchdog (%s)" %
+            ("noticed %.0fs after the freeze, login page again %.0fs after that" % (caught[0] - t_stop, again[0] - caught[0])
+             if caught and again and t_again else "no"),
+            "page-shown line: %s\nwatchdog line: %s\nstopped chromium processes left: %s\n%s" %
+            (shown[1] if shown else None, caught[1] if caught else None, left, "" if caught and t_again else tail(vm)))
     finally:
         if relay:
             relay.close()
