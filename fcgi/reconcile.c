@@ -172,6 +172,7 @@ static bic_err finished_tx(bic_db *db, void *arg)
         } else if (ok) {
             e = DB_EXEC(db, c->a, STMT_rc_desktop_done, NULL, P_STR("ready"), P_STR(""), P_NULL,
                         P_INT(id));
+            if (e == BIC_E_OK) e = DB_EXEC(db, c->a, STMT_rc_desktop_present, NULL, P_INT(id));
             if (e == BIC_E_OK && pool)
                 e = DB_EXEC(db, c->a, STMT_rc_pool_success, NULL, P_INT(pool));
         } else {

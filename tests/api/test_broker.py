@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bictest import AdminTestCase, AgentProcess, Client, make_user, unique, wait_until  # noqa: E402
+from bictest import AdminTestCase, AgentProcess, Client, make_user, sql_root, unique, wait_until  # noqa: E402
 from bictest import ensure_libvirtd, stop_libvirtd  # noqa: E402
 from test_pools import Fleet, QemuAgent, desktops_of, published_image, spec, topology, virsh  # noqa: E402
 import rfb  # noqa: E402
@@ -269,6 +269,28 @@ class BrokerOnFleet(AdminTestCase):
             self.assertEqual(len({s["desktop"]["id"] for s in live}), 40)
             self.logoff_all(pid)
             self.assertEqual(self.admin.get("/api/v1/sessions?pool=%d" % pid).json["items"], [])
+
+    def test_a_ready_desktop_its_server_has_not_listed_yet_means_wait_not_exhausted(self):
+        # a desktop is given only once its server's heartbeat lists it (present); a ready, free
+        # desktop that is not listed yet is on its way: the answer is 202 waiting, never 409
+        pid = self.make_pool(1, refresh_on_logoff=False)
+        d = desktops_of(self.admin, pid)[0]
+        sql_root(self.admin.var, "UPDATE desktops SET present = FALSE WHERE id = %d" % d["id"])
+        c = self.clients[2]
+        r = c.post("/api/v1/pools/%d/connect" % pid, {})
+        # the server's next heartbeat may list it first (then it is given at once)
+        self.assertIn(r.status, (200, 202), r)
+        if r.status == 202:
+            self.assertEqual(r.json["progress"]["step"], "waiting", r.json)
+            self.assertIsNone(r.json["session"], r.json)
+        sql_root(self.admin.var, "UPDATE desktops SET present = TRUE WHERE id = %d" % d["id"])
+        r = self.connect(c, pid)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["desktop"]["id"], d["id"])
+        # once it is taken, the pool is exhausted for the next user: that stays a 409
+        r = self.clients[3].post("/api/v1/pools/%d/connect" % pid, {})
+        self.assertEqual((r.status, r.json["error"]["reason"]), (409, "pool_exhausted"), r)
+        self.logoff_all(pid)
 
     def test_reconnect_dedicated_stickiness_power_and_session_limit(self):
         pid = self.make_pool(3, "dedicated", user_power=False)
