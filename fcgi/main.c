@@ -91,8 +91,9 @@ int main(int argc, char **argv)
             return 1;
         }
         /*
-         * Each password hash borrows ~19 MiB. A fixed mmap threshold makes glibc map
-         * and unmap such buffers instead of keeping one per thread's heap resident.
+         * Large buffers (above 1 MiB) are mapped and returned when freed instead of staying
+         * in a thread's heap. Password hashing keeps its own work buffers, one per hashing
+         * slot (password.c); a stored hash of a higher cost still borrows its memory here.
          */
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
         password_init(&cfg);
