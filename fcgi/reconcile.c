@@ -479,6 +479,21 @@ static bic_err pool_tx(bic_db *db, void *arg)
     if (e != BIC_E_OK || p.nrows != 1) return e;
     const char *state = rows_str(&p, 0, 10);
     if (!strcmp(state, "paused")) return BIC_E_OK;
+    long long min = rows_int(&p, 0, 5), max = rows_int(&p, 0, 6), spare = rows_int(&p, 0, 7);
+    if (strcmp(state, "deleting")) {
+        /* a pool at its size with nothing to replace (most pools, most ticks): one aggregate
+         * instead of reading each of its desktops, which at 10,000 desktops cost the database
+         * more than the users' connects did (docs/performance.md) */
+        bic_rows n;
+        e = DB_EXEC(db, c->a, STMT_rc_pool_census, &n, P_INT(c->pool_id));
+        if (e != BIC_E_OK) return e;
+        long long live = rows_int(&n, 0, 0), assigned = rows_int(&n, 0, 1);
+        long long target = assigned + spare > min ? assigned + spare : min;
+        if (target > max) target = max;
+        if (rows_int(&n, 0, 2) == 0 && live == target && rows_int(&p, 0, 11) == 0)
+            return DB_EXEC(db, c->a, STMT_rc_pool_mark, NULL, P_STR(c->holder), P_STR(""),
+                           P_INT(c->pool_id));
+    }
     e = DB_EXEC(db, c->a, STMT_rc_pool_desktops, &r, P_INT(c->pool_id));
     if (e != BIC_E_OK) return e;
     struct dk *d = arena_alloc(c->a, (r.nrows + 1) * sizeof(*d));
@@ -518,7 +533,6 @@ static bic_err pool_tx(bic_db *db, void *arg)
         live++;
         assigned += d[i].assigned;
     }
-    long long min = rows_int(&p, 0, 5), max = rows_int(&p, 0, 6), spare = rows_int(&p, 0, 7);
     long long target = assigned + spare > min ? assigned + spare : min;
     if (target > max) target = max;
     const char *why = NULL;
