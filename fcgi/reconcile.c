@@ -471,6 +471,13 @@ bic_err pools_place_one(bic_db *db, bic_arena *a, const bic_config *cfg, long lo
     return e;
 }
 
+/* the desktops a pool should have: its assigned ones plus the spare, within min and max */
+static long long pool_target(long long assigned, long long min, long long max, long long spare)
+{
+    long long target = assigned + spare > min ? assigned + spare : min;
+    return target > max ? max : target;
+}
+
 static bic_err pool_tx(bic_db *db, void *arg)
 {
     struct rc *c = arg;
@@ -487,10 +494,9 @@ static bic_err pool_tx(bic_db *db, void *arg)
         bic_rows n;
         e = DB_EXEC(db, c->a, STMT_rc_pool_census, &n, P_INT(c->pool_id));
         if (e != BIC_E_OK) return e;
-        long long live = rows_int(&n, 0, 0), assigned = rows_int(&n, 0, 1);
-        long long target = assigned + spare > min ? assigned + spare : min;
-        if (target > max) target = max;
-        if (rows_int(&n, 0, 2) == 0 && live == target && rows_int(&p, 0, 11) == 0)
+        long long live = rows_int(&n, 0, 0);
+        if (rows_int(&n, 0, 2) == 0 && live == pool_target(rows_int(&n, 0, 1), min, max, spare) &&
+            rows_int(&p, 0, 11) == 0)
             return DB_EXEC(db, c->a, STMT_rc_pool_mark, NULL, P_STR(c->holder), P_STR(""),
                            P_INT(c->pool_id));
     }
@@ -533,8 +539,7 @@ static bic_err pool_tx(bic_db *db, void *arg)
         live++;
         assigned += d[i].assigned;
     }
-    long long target = assigned + spare > min ? assigned + spare : min;
-    if (target > max) target = max;
+    long long target = pool_target(assigned, min, max, spare);
     const char *why = NULL;
     if (e == BIC_E_OK && live < target) {
         long long need = target - live;

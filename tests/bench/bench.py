@@ -537,6 +537,39 @@ def cpu_probe(var, fleet):
     return cpu_now
 
 
+def run_measured(threads, cpu_now):
+    """Starts and joins threads; returns (wall s, CPU s per process, MariaDB counter deltas)."""
+    before = cpu_now()
+    t = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.monotonic() - t
+    after = cpu_now()
+    used = {k: after[k] - before[k] for k in after}
+    db = {k: used.pop(k) for k in ("Questions", "Com_commit", "Innodb_log_writes")}
+    return wall, used, db
+
+
+PATH_NOTES = {"fleet": "bic-agent --fleet answers desktop.console", "nginx": "TLS, proxying",
+              "client": "the Python clients (TLS, JSON): load generator"}
+
+
+def path_cpu_rows(per, used, db, done, wall, notes=None):
+    """Rows of CPU ms per operation for each process of the path, their sum, and MariaDB's
+    statements and commits per operation; per names the operation ("per user (storm)")."""
+    done = max(done, 1)
+    notes = dict(PATH_NOTES, **(notes or {}))
+    for k in ("bicd", "mariadbd", "nginx", "fleet", "client"):
+        row("  %s CPU ms %s" % (k, per), used[k] / done * 1000, "ms", note=notes.get(k, ""))
+    row("  CPU of the whole path %s" % per, sum(used.values()) / done * 1000, "ms",
+        note="%.0f %% of the machine's %d cores busy" % (100 * sum(used.values()) / wall / os.cpu_count(),
+                                                         os.cpu_count()))
+    row("  MariaDB statements %s" % per, db["Questions"] / done, "stmts",
+        note="%.2f commits, %.2f redo log writes" % (db["Com_commit"] / done, db["Innodb_log_writes"] / done))
+
+
 def fleet_pool(stack, admin, cafile, var, tag, n, want_desktops):
     """A `bic-agent --fleet n` (test driver; every member reports the 8-core fixture host, 48
     desktops a server by the core rule) in modules of 10 servers, and a floating pool of
@@ -642,29 +675,18 @@ def storm_bench(stack, admin, cafile, var, a2):
                         time.sleep(json.loads(body).get("retry_after_ms", 1000) / 1000.0)
                 j = json.loads(body) if body else {}
                 if s == 200 and j.get("ticket") and j.get("password"):
-                    my_lat.append(time.monotonic() - t1)
-                    order.append((time.monotonic(), time.monotonic() - t1))
+                    my_lat.append((time.monotonic(), time.monotonic() - t1))
                 else:
                     key = "%d %s" % (s, (j.get("error") or {}).get("reason") or "")
                     my_err[key] = my_err.get(key, 0) + 1
             with lock:
-                lat.extend(my_lat)
+                order.extend(my_lat)
+                lat.extend(dt for _, dt in my_lat)
                 for k, v in my_err.items():
                     errors[k] = errors.get(k, 0) + v
 
         ths = [threading.Thread(target=client, args=(names[i::THREADS],)) for i in range(THREADS)]
-        cpu_now = cpu_probe(var, proc)
-        before = cpu_now()
-        t = time.monotonic()
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-        wall = time.monotonic() - t
-        after = cpu_now()
-        used = {k: after[k] - before[k] for k in after}
-        db = {k: used.pop(k) for k in ("Questions", "Com_commit", "Innodb_log_writes")}
-        done = max(len(lat), 1)
+        wall, used, db = run_measured(ths, cpu_probe(var, proc))
         row("storm: sign-in + connect + ticket/s, %d distinct users, %d clients" % (users, THREADS), len(lat) / wall,
             "1/s", a2["bound_logins_per_s"], "argon2id hashes/s, one per core at once")
         row("storm: sign-in + connect p50", pct(lat, 50) * 1000, "ms")
@@ -676,21 +698,12 @@ def storm_bench(stack, admin, cafile, var, a2):
             span = part[-1][0] - part[0][0] if len(part) > 1 else 0
             row("storm: sign-in + connect p50, %s tenth of the users" % label, pct([x[1] for x in part], 50) * 1000,
                 "ms", note="%.1f users/s" % (len(part) / span) if span else "")
-        notes = {"bicd": "argon2id %.1f ms of it" % a2["ms_per_hash"], "fleet": "bic-agent --fleet answers desktop.console",
-                 "nginx": "TLS, proxying", "client": "the Python clients (TLS, JSON): load generator"}
-        for k in ("bicd", "mariadbd", "nginx", "fleet", "client"):
-            row("  %s CPU ms per user (storm)" % k, used[k] / done * 1000, "ms", note=notes.get(k, ""))
-        row("  CPU of the whole path per user (storm)", sum(used.values()) / done * 1000, "ms",
-            note="%.0f %% of the machine's %d cores busy" % (100 * sum(used.values()) / wall / os.cpu_count(),
-                                                             os.cpu_count()))
-        row("  MariaDB statements per user (storm)", db["Questions"] / done, "stmts",
-            note="%.2f commits, %.2f redo log writes" % (db["Com_commit"] / done, db["Innodb_log_writes"] / done))
+        path_cpu_rows("per user (storm)", used, db, len(lat), wall,
+                      {"bicd": "argon2id %.1f ms of it" % a2["ms_per_hash"]})
         if waits[0]:
             row("storm: connects answered 202 (wait, then ask again)", waits[0], "count")
         if errors:
             row("storm: users not connected", sum(errors.values()), "count", note=json.dumps(errors))
-        got = admin.get("/api/v1/sessions?state=live&pool=%d&limit=1" % pool)
-        assert got.status == 200, got
         delete_pool(admin, pool, users)
     finally:
         stop_process(proc)
@@ -763,7 +776,6 @@ def broker_bench(stack, admin, cafile, var):
             up. Returns (connects answered 200, wall s, their latencies, {failure: count}, CPU s
             per process, MariaDB counter deltas, {user: session id}, ms in bicd per connect)."""
             lat, errors, sessions = [], {}, {}
-            before = cpu_now()
             deadline = time.monotonic() + seconds if seconds else None
 
             def client(mine):
@@ -797,15 +809,7 @@ def broker_bench(stack, admin, cafile, var):
             access = os.path.join(var, "log", "bicd-access.log")
             start_at = os.path.getsize(access)
             ths = [threading.Thread(target=client, args=(plan[i],)) for i in range(clients)]
-            t = time.monotonic()
-            for th in ths:
-                th.start()
-            for th in ths:
-                th.join()
-            wall = time.monotonic() - t
-            after = cpu_now()
-            used = {k: after[k] - before[k] for k in after}
-            db = {k: used.pop(k) for k in ("Questions", "Com_commit", "Innodb_log_writes")}
+            wall, used, db = run_measured(ths, cpu_now)
             in_bicd = []  # how long a bicd worker held each connect, from bicd's access log
             with open(access, errors="replace") as f:
                 f.seek(start_at)
@@ -865,18 +869,7 @@ def broker_bench(stack, admin, cafile, var):
                 note="in bicd p50 %.1f ms, p99 %.1f ms (a worker is held that long)"
                      % (pct(in_bicd, 50), pct(in_bicd, 99)) if in_bicd else "")
             row("broker: reconnect p99, %d clients" % clients, pct(lat, 99) * 1000, "ms")
-            notes = {"fleet": "bic-agent --fleet answers desktop.console", "nginx": "TLS, proxying",
-                     "client": "the Python clients (TLS, JSON): load generator"}
-            for k in ("bicd", "mariadbd", "nginx", "fleet", "client"):
-                row("  %s CPU ms per reconnect, %d clients" % (k, clients), used[k] / max(done, 1) * 1000, "ms",
-                    note=notes.get(k, ""))
-            row("  CPU of the whole path per reconnect, %d clients" % clients,
-                sum(used.values()) / max(done, 1) * 1000, "ms",
-                note="%.0f %% of the machine's %d cores busy" % (100 * sum(used.values()) / wall / os.cpu_count(),
-                                                                 os.cpu_count()))
-            row("  MariaDB statements per reconnect, %d clients" % clients, db["Questions"] / max(done, 1), "stmts",
-                note="%.2f commits, %.2f redo log writes" % (db["Com_commit"] / max(done, 1),
-                                                             db["Innodb_log_writes"] / max(done, 1)))
+            path_cpu_rows("per reconnect, %d clients" % clients, used, db, done, wall)
             if errors:
                 row("broker: reconnects not answered 200, %d clients" % clients, sum(errors.values()), "count",
                     note=json.dumps(errors))
